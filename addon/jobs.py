@@ -1,0 +1,223 @@
+"""Backend jobs inside Blender: one worker per Blender session, progress, Esc.
+
+``JobOperator`` is the base for every operator that runs a backend job. Invoked
+from the UI it is modal: a window timer polls the worker (nothing blocks), the
+panel and the status bar show progress, Esc cancels, and the result is applied
+on the main thread in one undo step. Executed from a script (or in background
+mode) it blocks until the job ends. A job that fails, crashes or is cancelled
+leaves the scene as it was: results are applied only after success.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import sys
+from pathlib import Path
+from typing import Any, ClassVar, Optional
+
+import bpy
+
+from . import deps, preferences
+from ..furrow.client import Job, WorkerBusy, WorkerClient
+from ..furrow.protocol import Message, Result
+
+POLL_SECONDS = 0.1
+
+
+class JobManager:
+    """Owns the worker client for this Blender session."""
+
+    def __init__(self) -> None:
+        self.client: Optional[WorkerClient] = None
+        self._config: Optional[tuple[str, int]] = None
+
+    @property
+    def job(self) -> Optional[Job]:
+        return self.client.job if self.client is not None else None
+
+    @property
+    def busy(self) -> bool:
+        return self.client is not None and self.client.busy
+
+    def _client(self, context: bpy.types.Context) -> WorkerClient:
+        prefs = preferences.get(context)
+        config = (preferences.cache_dir(prefs), preferences.thread_count(prefs))
+        if self.client is not None and config != self._config:
+            self.client.shutdown()  # settings changed: the next worker picks them up
+            self.client = None
+        if self.client is None:
+            work_dir, threads = config
+            self.client = WorkerClient(
+                work_dir=Path(work_dir),
+                python=sys.executable,
+                # Blender adds the extensions' wheel folder to its own sys.path only.
+                extra_paths=[p for p in sys.path if p and os.path.isdir(p)],
+                env={"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)},
+            )
+            self._config = config
+        return self.client
+
+    def start(self, context: bpy.types.Context, name: str, params: dict[str, Any]) -> Job:
+        device = preferences.get(context).device.lower()
+        return self._client(context).start(name, params, device=device)
+
+    def poll(self) -> list[Message]:
+        return self.client.poll() if self.client is not None else []
+
+    def cancel(self) -> None:
+        if self.client is not None:
+            self.client.cancel()
+
+    def discard(self, job: Job) -> None:
+        if self.client is not None:
+            self.client.discard(job)
+
+    def shutdown(self) -> None:
+        if self.client is not None:
+            self.client.shutdown()
+            self.client = None
+
+
+manager = JobManager()
+
+
+def _redraw_all() -> None:
+    wm = bpy.context.window_manager
+    if wm is None:
+        return
+    for window in wm.windows:
+        for area in window.screen.areas:
+            area.tag_redraw()
+
+
+class JobOperator(bpy.types.Operator):
+    """Base for operators that run a backend job (not registered itself)."""
+
+    bl_options = {"REGISTER", "UNDO"}
+    job_name: ClassVar[str] = ""
+    _timer: Any = None
+    _job: Optional[Job] = None
+
+    # --- what subclasses provide ------------------------------------------------
+
+    def job_params(self, context: bpy.types.Context) -> dict[str, Any]:
+        """The job's parameters; raise ValueError with a one-line message for bad input."""
+        return {}
+
+    def job_finished(self, context: bpy.types.Context, result: Result) -> set[str]:
+        """Apply a successful result to the scene (main thread). Returns the operator result."""
+        return {"FINISHED"}
+
+    # --- shared machinery ---------------------------------------------------------
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        problem = deps.problem()
+        if problem:
+            cls.poll_message_set(problem)
+            return False
+        if manager.busy:
+            job = manager.job
+            cls.poll_message_set(f"Furrow is busy: {job.name if job else 'a job'} is running")
+            return False
+        return True
+
+    def _start(self, context: bpy.types.Context) -> bool:
+        try:
+            params = self.job_params(context)
+        except ValueError as exc:
+            self.report({"ERROR"}, str(exc))
+            return False
+        try:
+            self._job = manager.start(context, self.job_name, params)
+        except WorkerBusy as exc:
+            self.report({"ERROR"}, str(exc))
+            return False
+        except OSError as exc:
+            self.report({"ERROR"}, f"Could not start the Furrow backend: {exc}")
+            return False
+        return True
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        if not self._start(context):
+            return {"CANCELLED"}
+        assert manager.client is not None
+        job = manager.client.wait()
+        return self._conclude(context, job)
+
+    def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
+        if context.window is None:
+            return self.execute(context)
+        if not self._start(context):
+            return {"CANCELLED"}
+        wm = context.window_manager
+        self._timer = wm.event_timer_add(POLL_SECONDS, window=context.window)
+        wm.modal_handler_add(self)
+        _redraw_all()
+        return {"RUNNING_MODAL"}
+
+    def modal(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
+        if event.type == "ESC" and event.value == "PRESS":
+            manager.cancel()
+            return {"RUNNING_MODAL"}
+        if event.type != "TIMER" or event.timer is not self._timer:
+            return {"PASS_THROUGH"}
+        manager.poll()
+        _redraw_all()
+        job = self._job
+        if job is None or not job.finished:
+            return {"RUNNING_MODAL"}
+        context.window_manager.event_timer_remove(self._timer)
+        self._timer = None
+        return self._conclude(context, job)
+
+    def _conclude(self, context: bpy.types.Context, job: Job) -> set[str]:
+        _redraw_all()
+        if job.state == "cancelled":
+            self.report({"WARNING"}, f"{self.bl_label}: cancelled; nothing was changed")
+            return {"CANCELLED"}
+        if job.state == "failed" or job.result is None:
+            message = job.error.message if job.error is not None else "failed"
+            self.report({"ERROR"}, message)
+            return {"CANCELLED"}
+        try:
+            for warning in job.result.warnings:
+                self.report({"WARNING"}, warning)
+            return self.job_finished(context, job.result)
+        except Exception as exc:  # a bug in applying: say so in one line, never a traceback
+            self.report({"ERROR"}, f"{self.bl_label} could not apply its result: {type(exc).__name__}: {exc}")
+            return {"CANCELLED"}
+        finally:
+            manager.discard(job)
+
+
+def draw_progress(layout: bpy.types.UILayout, *, cancel: bool = True) -> bool:
+    """Draw the running job's progress bar (and a cancel button); False when idle."""
+    job = manager.job
+    if job is None or job.finished:
+        return False
+    row = layout.row(align=True)
+    row.progress(factor=job.fraction, type="BAR", text=f"{job.message} ({job.fraction:.0%})")
+    if cancel:
+        row.operator("furrow.cancel_job", text="", icon="CANCEL")
+    return True
+
+
+def _draw_status_bar(self: Any, context: bpy.types.Context) -> None:
+    draw_progress(self.layout)
+
+
+def _shutdown_at_exit() -> None:
+    manager.shutdown()
+
+
+def register() -> None:
+    bpy.types.STATUSBAR_HT_header.append(_draw_status_bar)
+    atexit.register(_shutdown_at_exit)
+
+
+def unregister() -> None:
+    atexit.unregister(_shutdown_at_exit)
+    bpy.types.STATUSBAR_HT_header.remove(_draw_status_bar)
+    manager.shutdown()

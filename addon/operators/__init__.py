@@ -1,0 +1,5 @@
+"""Operators, one module per user action."""
+
+from . import backend
+
+CLASSES = (*backend.CLASSES,)

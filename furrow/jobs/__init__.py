@@ -1,0 +1,67 @@
+"""Jobs the worker can run, by name.
+
+A job is ``fn(params, ctx) -> JobOutput``. Modules are imported when a job of
+theirs first runs, so the worker starts without loading torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Protocol
+
+
+class Cancelled(Exception):
+    """Raised inside a job at a progress point after the user cancelled."""
+
+
+class JobInputError(Exception):
+    """Bad input the user can fix; the message is shown to them as it is."""
+
+
+class MissingDependencyError(Exception):
+    """A package or model file the job needs is not there; the message says which."""
+
+
+@dataclass
+class JobOutput:
+    """What a finished job hands back: files it wrote into its job folder, JSON data."""
+
+    files: list[Path] = field(default_factory=list)
+    data: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+class JobContext(Protocol):
+    """What a job may use from the worker."""
+
+    job_dir: Path
+    device: str
+
+    def progress(self, fraction: float, message: str) -> None:
+        """Report progress; raises ``Cancelled`` if the user cancelled."""
+
+    def check_cancelled(self) -> None:
+        """Raise ``Cancelled`` if the user cancelled."""
+
+    def warn(self, message: str) -> None:
+        """Add a warning to the job's result."""
+
+
+JobFn = Callable[[dict[str, Any], JobContext], JobOutput]
+
+# name -> "module:function", relative to this package.
+REGISTRY: dict[str, str] = {
+    "check_backend": ".diagnostics:check_backend",
+    "exercise": ".diagnostics:exercise",
+}
+
+
+def resolve(name: str) -> JobFn:
+    """The function behind job ``name``; KeyError if there is none."""
+    target = REGISTRY[name]
+    module_name, _, attr = target.partition(":")
+    module = importlib.import_module(module_name, __name__)
+    fn: JobFn = getattr(module, attr)
+    return fn
