@@ -14,13 +14,20 @@ import atexit
 import os
 import sys
 from pathlib import Path
-from typing import Any, ClassVar, Optional
+from typing import TYPE_CHECKING, Any, ClassVar, Optional
 
 import bpy
 
-from . import deps, preferences
 from ..furrow.client import Job, WorkerBusy, WorkerClient
 from ..furrow.protocol import Message, Result
+from . import deps, preferences
+
+if TYPE_CHECKING:
+    from bpy.stub_internal.rna_enums import OperatorReturnItems
+
+    OpResult = set[OperatorReturnItems]
+else:
+    OpResult = set
 
 POLL_SECONDS = 0.1
 
@@ -105,7 +112,7 @@ class JobOperator(bpy.types.Operator):
         """The job's parameters; raise ValueError with a one-line message for bad input."""
         return {}
 
-    def job_finished(self, context: bpy.types.Context, result: Result) -> set[str]:
+    def job_finished(self, context: bpy.types.Context, result: Result) -> OpResult:
         """Apply a successful result to the scene (main thread). Returns the operator result."""
         return {"FINISHED"}
 
@@ -129,6 +136,9 @@ class JobOperator(bpy.types.Operator):
         except ValueError as exc:
             self.report({"ERROR"}, str(exc))
             return False
+        except Exception as exc:  # a bug: one line for the artist, never a traceback
+            self.report({"ERROR"}, f"{self.bl_label} failed: {type(exc).__name__}: {exc}")
+            return False
         try:
             self._job = manager.start(context, self.job_name, params)
         except WorkerBusy as exc:
@@ -139,40 +149,43 @@ class JobOperator(bpy.types.Operator):
             return False
         return True
 
-    def execute(self, context: bpy.types.Context) -> set[str]:
+    def execute(self, context: bpy.types.Context) -> OpResult:
         if not self._start(context):
             return {"CANCELLED"}
         assert manager.client is not None
         job = manager.client.wait()
         return self._conclude(context, job)
 
-    def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
+    def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> OpResult:
         if context.window is None:
             return self.execute(context)
         if not self._start(context):
             return {"CANCELLED"}
         wm = context.window_manager
+        assert wm is not None
         self._timer = wm.event_timer_add(POLL_SECONDS, window=context.window)
         wm.modal_handler_add(self)
         _redraw_all()
         return {"RUNNING_MODAL"}
 
-    def modal(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
+    def modal(self, context: bpy.types.Context, event: bpy.types.Event) -> OpResult:
         if event.type == "ESC" and event.value == "PRESS":
             manager.cancel()
             return {"RUNNING_MODAL"}
-        if event.type != "TIMER" or event.timer is not self._timer:
+        if event.type != "TIMER":
             return {"PASS_THROUGH"}
         manager.poll()
         _redraw_all()
         job = self._job
         if job is None or not job.finished:
             return {"RUNNING_MODAL"}
-        context.window_manager.event_timer_remove(self._timer)
+        wm = context.window_manager
+        assert wm is not None
+        wm.event_timer_remove(self._timer)
         self._timer = None
         return self._conclude(context, job)
 
-    def _conclude(self, context: bpy.types.Context, job: Job) -> set[str]:
+    def _conclude(self, context: bpy.types.Context, job: Job) -> OpResult:
         _redraw_all()
         if job.state == "cancelled":
             self.report({"WARNING"}, f"{self.bl_label}: cancelled; nothing was changed")

@@ -7,6 +7,7 @@ import textwrap
 import bpy
 
 from . import deps, jobs
+from .properties import session
 
 
 class FURROW_PT_main(bpy.types.Panel):
@@ -17,6 +18,7 @@ class FURROW_PT_main(bpy.types.Panel):
     bl_category = "Furrow"
 
     def draw(self, context: bpy.types.Context) -> None:
+        assert self.layout is not None
         draw_main(self.layout, context)
 
 
@@ -47,11 +49,12 @@ class FURROW_PT_backend(bpy.types.Panel):
     bl_options = {"DEFAULT_CLOSED"}
 
     def draw(self, context: bpy.types.Context) -> None:
+        assert self.layout is not None
         draw_backend(self.layout, context)
 
 
 def draw_backend(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
-    summary = context.window_manager.furrow.backend_summary
+    summary = session(context).backend_summary
     layout.label(text=summary or "Not checked in this session", icon="INFO")
     layout.operator("furrow.check_backend", icon="CHECKMARK")
 

@@ -69,7 +69,9 @@ class FurrowPreferences(bpy.types.AddonPreferences):
 
 
 def get(context: bpy.types.Context) -> FurrowPreferences:
-    prefs: FurrowPreferences = context.preferences.addons[addon_id()].preferences
+    assert context.preferences is not None
+    prefs = context.preferences.addons[addon_id()].preferences
+    assert isinstance(prefs, FurrowPreferences)
     return prefs
 
 

@@ -16,8 +16,17 @@ class FurrowSession(bpy.types.PropertyGroup):
     )
 
 
+def session(context: bpy.types.Context) -> FurrowSession:
+    wm = context.window_manager
+    assert wm is not None
+    group: FurrowSession = wm.furrow  # type: ignore[attr-defined]
+    return group
+
+
 def attach() -> None:
-    bpy.types.WindowManager.furrow = PointerProperty(type=FurrowSession)  # type: ignore[attr-defined]
+    # The stubs type PointerProperty() as None; Blender returns a deferred property.
+    prop = PointerProperty(type=FurrowSession)  # type: ignore[func-returns-value]
+    bpy.types.WindowManager.furrow = prop  # type: ignore[attr-defined]
 
 
 def detach() -> None:

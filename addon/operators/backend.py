@@ -5,7 +5,8 @@ from __future__ import annotations
 import bpy
 
 from ...furrow.protocol import Result
-from ..jobs import JobOperator, manager
+from ..jobs import JobOperator, OpResult, manager
+from ..properties import session
 
 
 class FURROW_OT_check_backend(JobOperator):
@@ -16,13 +17,12 @@ class FURROW_OT_check_backend(JobOperator):
     bl_options = {"REGISTER"}  # changes nothing in the scene: no undo step
     job_name = "check_backend"
 
-    def job_finished(self, context: bpy.types.Context, result: Result) -> set[str]:
+    def job_finished(self, context: bpy.types.Context, result: Result) -> OpResult:
         d = result.data
         summary = (
-            f"torch {d['torch']} on {d['device'].upper()} ({d['threads']} threads), "
-            f"Python {d['python']}"
+            f"torch {d['torch']} on {d['device'].upper()} ({d['threads']} threads), Python {d['python']}"
         )
-        context.window_manager.furrow.backend_summary = summary
+        session(context).backend_summary = summary
         self.report({"INFO"}, f"Furrow backend ready: {summary}")
         return {"FINISHED"}
 
@@ -41,7 +41,7 @@ class FURROW_OT_cancel_job(bpy.types.Operator):
             return False
         return True
 
-    def execute(self, context: bpy.types.Context) -> set[str]:
+    def execute(self, context: bpy.types.Context) -> OpResult:
         manager.cancel()
         return {"FINISHED"}
 

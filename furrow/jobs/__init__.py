@@ -7,9 +7,10 @@ theirs first runs, so the worker starts without loading torch.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 
 class Cancelled(Exception):
@@ -37,7 +38,10 @@ class JobContext(Protocol):
     """What a job may use from the worker."""
 
     job_dir: Path
-    device: str
+
+    @property
+    def device(self) -> str:
+        """The torch device to compute on (resolved on first use)."""
 
     def progress(self, fraction: float, message: str) -> None:
         """Report progress; raises ``Cancelled`` if the user cancelled."""

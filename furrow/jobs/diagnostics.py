@@ -38,6 +38,7 @@ def check_backend(params: dict[str, Any], ctx: JobContext) -> JobOutput:
         data={
             "python": platform.python_version(),
             "torch": torch.__version__,
+            "torch_path": os.path.dirname(torch.__file__ or ""),
             "numpy": numpy.__version__,
             "device": ctx.device,
             "cuda": bool(torch.cuda.is_available()),
@@ -68,6 +69,7 @@ def exercise(params: dict[str, Any], ctx: JobContext) -> JobOutput:
         if crash and i == crash_at:
             _fail(crash)
         ctx.progress(i / steps, f"Step {i + 1} of {steps}")
+        print(f"exercise: step {i + 1}")  # chatty, as libraries are: must not disturb the protocol
         time.sleep(delay)
     ctx.progress(1.0, "Writing result")
     out = ctx.job_dir / "exercise.json"

@@ -1,0 +1,108 @@
+"""Real Blender (the bpy module) with Furrow enabled the way Blender does it.
+
+The checkout is linked into a temporary extension repository under the fixed
+folder name ``furrow`` (a CI clone's folder name is arbitrary), and enabled as
+``bl_ext.furrowtest.furrow``: the real ``__package__``, preferences and all.
+"""
+
+from __future__ import annotations
+
+import importlib
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+REPO = "furrowtest"
+MODULE = f"bl_ext.{REPO}.furrow"
+
+
+def enable(addon_utils: Any) -> ModuleType:
+    errors: list[BaseException] = []
+    mod = addon_utils.enable(MODULE, default_set=True, handle_error=errors.append)
+    if errors:
+        raise errors[0]
+    assert mod is not None, f"{MODULE} did not enable"
+    return mod  # type: ignore[no-any-return]
+
+
+def disable(addon_utils: Any) -> None:
+    errors: list[BaseException] = []
+    addon_utils.disable(MODULE, default_set=True, handle_error=errors.append)
+    if errors:
+        raise errors[0]
+
+
+@pytest.fixture(scope="session")
+def furrow_ext() -> Iterator[ModuleType]:
+    import addon_utils
+    import bpy
+
+    repo_dir = Path(tempfile.mkdtemp(prefix="furrow-ext-repo-"))
+    (repo_dir / "furrow").symlink_to(ROOT, target_is_directory=True)
+    repos = bpy.context.preferences.extensions.repos
+    if REPO not in {r.module for r in repos}:
+        repos.new(name=REPO, module=REPO, custom_directory=str(repo_dir), source="USER")
+    mod = enable(addon_utils)
+    yield mod
+    if MODULE in bpy.context.preferences.addons:
+        disable(addon_utils)
+
+
+@pytest.fixture
+def blender(furrow_ext: ModuleType) -> Iterator[Any]:
+    """bpy with an empty scene and Furrow enabled; no job left running afterwards."""
+    import bpy
+
+    bpy.ops.wm.read_homefile(use_empty=True)
+    yield bpy
+    jobs = importlib.import_module(f"{MODULE}.addon.jobs")
+    jobs.manager.shutdown()
+
+
+class RecordingLayout:
+    """Stands in for bpy.types.UILayout, which exists only while Blender draws a
+    real window (none in the bpy module). Records what a draw function shows."""
+
+    def __init__(self, log: list[tuple[str, dict[str, Any]]] | None = None) -> None:
+        self.log = [] if log is None else log
+        self.alert = False
+        self.enabled = True
+
+    def _child(self, kind: str, **kw: Any) -> RecordingLayout:
+        self.log.append((kind, kw))
+        return RecordingLayout(self.log)
+
+    def box(self) -> RecordingLayout:
+        return self._child("box")
+
+    def row(self, **kw: Any) -> RecordingLayout:
+        return self._child("row", **kw)
+
+    def column(self, **kw: Any) -> RecordingLayout:
+        return self._child("column", **kw)
+
+    def label(self, **kw: Any) -> None:
+        self.log.append(("label", kw))
+
+    def operator(self, idname: str, **kw: Any) -> None:
+        self.log.append(("operator", {"idname": idname, **kw}))
+
+    def progress(self, **kw: Any) -> None:
+        self.log.append(("progress", kw))
+
+    def prop(self, data: Any, name: str, **kw: Any) -> None:
+        self.log.append(("prop", {"name": name, **kw}))
+
+    def separator(self, **kw: Any) -> None:
+        self.log.append(("separator", kw))
+
+    def texts(self) -> list[str]:
+        return [kw.get("text", "") for kind, kw in self.log if kind in {"label", "progress"}]
+
+    def operators(self) -> list[str]:
+        return [kw["idname"] for kind, kw in self.log if kind == "operator"]
