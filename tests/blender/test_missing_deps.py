@@ -12,20 +12,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# Runs in a fresh bpy process: torch is hidden by an import hook (the shared
-# test environment has it installed), then the extension is enabled.
+# Runs in a fresh bpy process: torch is hidden (tests/hide_torch.py), then the
+# extension is enabled.
 SCRIPT = textwrap.dedent(
     """
     import json, sys, tempfile, pathlib
-    class HideTorch:
-        def find_spec(self, name, path=None, target=None):
-            if name == "torch" or name.startswith("torch."):
-                raise ModuleNotFoundError("No module named 'torch'", name="torch")
-            return None
-    sys.meta_path.insert(0, HideTorch())
+    sys.path.insert(0, ROOT)
+    import tests.hide_torch
 
     import bpy, addon_utils, importlib
-    sys.path.insert(0, ROOT)
     from tests.blender.conftest import RecordingLayout
 
     repo = pathlib.Path(tempfile.mkdtemp())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -176,24 +177,10 @@ def test_check_backend_computes_with_torch(client: WorkerClient) -> None:
 
 
 def test_a_missing_torch_is_named_not_a_traceback(work_dir: Path, tmp_path: Path) -> None:
-    # Hide torch from the worker the way a broken install would: an import hook
-    # in a sitecustomize on the worker's path (torch itself cannot be uninstalled
-    # from the shared test environment).
+    # Hide torch from the worker the way a broken install would.
     hide = tmp_path / "hide_torch"
     hide.mkdir()
-    (hide / "sitecustomize.py").write_text(
-        textwrap.dedent(
-            """
-            import sys
-            class _HideTorch:
-                def find_spec(self, name, path=None, target=None):
-                    if name == "torch" or name.startswith("torch."):
-                        raise ModuleNotFoundError("No module named 'torch'", name="torch")
-                    return None
-            sys.meta_path.insert(0, _HideTorch())
-            """
-        )
-    )
+    shutil.copy(Path(__file__).parents[1] / "hide_torch.py", hide / "sitecustomize.py")
     client = WorkerClient(work_dir, extra_paths=[str(hide)])
     try:
         client.start("check_backend", {}, device="cpu")
