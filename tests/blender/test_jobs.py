@@ -65,6 +65,14 @@ def test_check_backend_from_blender(blender: Any) -> None:
     assert summary.startswith("torch 2.13.0") and "Python 3.11" in summary
 
 
+def test_invoked_without_a_window_it_runs_to_the_end(blender: Any) -> None:
+    # A button press invokes; with no window (background Blender) there is no
+    # event loop for the modal path, so invoke falls back to the blocking run.
+    blender.context.window_manager.furrow.backend_summary = ""
+    assert blender.ops.furrow.check_backend("INVOKE_DEFAULT") == {"FINISHED"}
+    assert blender.context.window_manager.furrow.backend_summary.startswith("torch 2.13.0")
+
+
 def test_worker_threads_preference_reaches_the_backend(blender: Any) -> None:
     prefs = blender.context.preferences.addons[MODULE].preferences
     prefs.worker_threads = 2
