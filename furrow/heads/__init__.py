@@ -1,0 +1,14 @@
+"""Heads: the HeadModel contract, the default CC0 head, FLAME and FaceScape."""
+
+from .arkit import ARKIT_INDEX, ARKIT_NAMES
+from .model import PART_NAMES, REGION_NAMES, HeadFileError, HeadModel, Landmarks
+
+__all__ = [
+    "ARKIT_INDEX",
+    "ARKIT_NAMES",
+    "PART_NAMES",
+    "REGION_NAMES",
+    "HeadFileError",
+    "HeadModel",
+    "Landmarks",
+]
