@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import textwrap
+from typing import Any
 
 import bpy
 
 from . import deps, jobs
-from .properties import session
+from .operators.head import source_problem
+from .properties import head_settings, session
 
 
 class FURROW_PT_main(bpy.types.Panel):
@@ -39,6 +41,70 @@ def draw_main(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
                 box.label(text=line)
 
 
+class FURROW_UL_identity(bpy.types.UIList):
+    """Identity sliders; the list's filter box finds one among many by name."""
+
+    def draw_item(
+        self,
+        context: bpy.types.Context,
+        layout: bpy.types.UILayout,
+        data: Any,
+        item: Any,
+        icon: int | None,
+        active_data: Any,
+        active_property: str | None,
+        index: int | None = 0,
+        flt_flag: int | None = 0,
+    ) -> None:
+        layout.prop(item, "value", text=item.name.replace("_", " "), slider=True)
+
+
+class FURROW_PT_head(bpy.types.Panel):
+    bl_label = "Head"
+    bl_idname = "FURROW_PT_head"
+    bl_space_type = "VIEW_3D"
+    bl_region_type = "UI"
+    bl_category = "Furrow"
+    bl_parent_id = "FURROW_PT_main"
+
+    def draw(self, context: bpy.types.Context) -> None:
+        assert self.layout is not None
+        draw_head(self.layout, context)
+
+
+def draw_head(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
+    col = layout.column(align=True)
+    col.label(text="Add Head")
+    for source, label in (("DEFAULT", "Default"), ("FLAME", "FLAME"), ("FACESCAPE", "FaceScape")):
+        problem = source_problem(context, source)
+        row = col.row(align=True)
+        row.enabled = not problem
+        op = row.operator("furrow.add_head", text=label, icon="USER" if source == "DEFAULT" else "IMPORT")
+        op.source = source
+        if problem:
+            hint = col.row()
+            hint.enabled = False
+            hint.label(text=problem, icon="INFO")
+
+    obj = context.active_object
+    settings = head_settings(obj)
+    if settings is None or obj is None:
+        layout.label(text="Select a Furrow head to shape it", icon="INFO")
+        return
+    box = layout.box()
+    box.label(text=f"Identity: {obj.name}", icon="SHAPEKEY_DATA")
+    if settings.identity_error:
+        warn = box.column()
+        warn.alert = True
+        for line in textwrap.wrap(settings.identity_error, 40):
+            warn.label(text=line)
+    row = box.row(align=True)
+    row.operator("furrow.random_identity", icon="FILE_REFRESH")
+    row.operator("furrow.reset_identity", icon="LOOP_BACK")
+    box.template_list("FURROW_UL_identity", "", settings, "identity", settings, "identity_index", rows=8)
+    layout.operator("furrow.export_head", icon="EXPORT")
+
+
 class FURROW_PT_backend(bpy.types.Panel):
     bl_label = "Backend"
     bl_idname = "FURROW_PT_backend"
@@ -59,4 +125,4 @@ def draw_backend(layout: bpy.types.UILayout, context: bpy.types.Context) -> None
     layout.operator("furrow.check_backend", icon="CHECKMARK")
 
 
-CLASSES = (FURROW_PT_main, FURROW_PT_backend)
+CLASSES = (FURROW_UL_identity, FURROW_PT_main, FURROW_PT_head, FURROW_PT_backend)

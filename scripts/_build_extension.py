@@ -54,6 +54,8 @@ WHEEL_CACHE = ROOT / "wheels"
 STAGE = ROOT / "build" / "extension" / "furrow"
 LOG = ROOT / ".cache" / "build_extension-pip.log"
 MANIFEST = "blender_manifest.toml"
+# Files setup builds from pinned packages (git-ignored) that the extension needs at run time.
+GENERATED = (ROOT / "furrow" / "data" / "default_head.npz",)
 
 # Blender ships these with its Python: bundling them would shadow Blender's own.
 NEVER_BUNDLE: frozenset[str] = frozenset({"numpy"})
@@ -461,7 +463,12 @@ def source_files() -> list[Path]:
     except (OSError, subprocess.CalledProcessError) as exc:
         raise BuildError(f"cannot list the source files with git ({exc}); build from a git checkout") from exc
     files = [ROOT / p for p in dict.fromkeys(out.decode("utf-8").split("\0")) if p]
-    return [f for f in files if f.is_file()]  # a tracked file deleted in the work tree is skipped
+    files = [f for f in files if f.is_file()]  # a tracked file deleted in the work tree is skipped
+    for generated in GENERATED:  # built at setup from pinned packages, never committed, but shipped
+        if not generated.is_file():
+            raise BuildError(f"{rel(generated)} is missing; run ./scripts/setup to build it, then run again")
+        files.append(generated)
+    return files
 
 
 def link_or_copy(src: Path, dst: Path) -> None:

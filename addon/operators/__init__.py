@@ -1,5 +1,5 @@
 """Operators, one module per user action."""
 
-from . import backend
+from . import backend, head
 
-CLASSES = (*backend.CLASSES,)
+CLASSES = (*backend.CLASSES, *head.CLASSES)

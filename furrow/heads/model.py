@@ -10,6 +10,9 @@ Identity sliders are signed: ``+s`` blends ``identity_pos`` in, ``-s`` blends
 ``identity_neg`` in (MakeHuman's incr/decr target pairs; a symmetric model
 stores ``identity_neg = -identity_pos``). Expression deltas are the 52 ARKit
 shapes, added on top of the identity shape.
+
+Loading and ``evaluate_np`` need only numpy, so the add-on uses them inside
+Blender; ``evaluate`` (torch, batched, differentiable) is for the backend.
 """
 
 from __future__ import annotations
@@ -18,13 +21,15 @@ import json
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
 import numpy.typing as npt
-import torch
 
 from .arkit import ARKIT_NAMES
+
+if TYPE_CHECKING:  # torch is imported only when evaluate() runs: Blender loads heads with numpy alone
+    import torch
 
 FloatArray = npt.NDArray[np.float32]
 IntArray = npt.NDArray[np.int32]
@@ -118,6 +123,8 @@ class HeadModel:
 
     def tensors(self, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
         """The bases as torch tensors on ``device``, flattened to (K, V*3); cached per device."""
+        import torch
+
         key = str(device)
         if key not in self._torch:
             v = self.n_vertices * 3
@@ -140,6 +147,8 @@ class HeadModel:
         a (K,) or (52,) vector is a batch of one. A batch of identities with one
         expression (or the reverse) broadcasts.
         """
+        import torch
+
         ref = identity if identity is not None else expression
         device = ref.device if ref is not None else torch.device("cpu")
         t = self.tensors(device)
@@ -155,12 +164,22 @@ class HeadModel:
     def evaluate_np(
         self, identity: Optional[npt.ArrayLike] = None, expression: Optional[npt.ArrayLike] = None
     ) -> FloatArray:
-        """``evaluate`` for one identity/expression, as a (V, 3) numpy array."""
-        with torch.no_grad():
-            ident = None if identity is None else torch.as_tensor(np.asarray(identity, np.float32))
-            expr = None if expression is None else torch.as_tensor(np.asarray(expression, np.float32))
-            out: FloatArray = self.evaluate(ident, expr)[0].numpy()
+        """One identity (K,) and expression (52,) -> (V, 3), with numpy alone (no torch)."""
+        out = self.vertices.astype(np.float32, copy=True)
+        if identity is not None:
+            out += self.identity_delta(identity)
+        if expression is not None:
+            weights = np.asarray(expression, dtype=np.float32).reshape(len(ARKIT_NAMES))
+            out += np.einsum("e,evd->vd", weights, self.expression_basis)
         return out
+
+    def identity_delta(self, identity: npt.ArrayLike) -> FloatArray:
+        """Offset (V, 3) of the identity sliders (K,) from the neutral head."""
+        s = np.asarray(identity, dtype=np.float32).reshape(len(self.identity_names))
+        pos = np.einsum("k,kvd->vd", np.maximum(s, 0), self.identity_pos)
+        neg = np.einsum("k,kvd->vd", np.maximum(-s, 0), self.identity_neg)
+        delta: FloatArray = (pos + neg).astype(np.float32)
+        return delta
 
     def identity_vector(self, values: dict[str, float]) -> FloatArray:
         """Slider values by name -> the (K,) vector; an unknown name is a ValueError listing the real ones."""

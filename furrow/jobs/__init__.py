@@ -59,6 +59,7 @@ JobFn = Callable[[dict[str, Any], JobContext], JobOutput]
 REGISTRY: dict[str, str] = {
     "check_backend": ".diagnostics:check_backend",
     "exercise": ".diagnostics:exercise",
+    "prepare_head": ".heads:prepare_head",
 }
 
 

@@ -62,6 +62,9 @@ SCRIPT = textwrap.dedent(
     jobs = importlib.import_module(module + ".addon.jobs")
     job = jobs.manager.job
     data = job.result.data if job is not None and job.result is not None else {}
+    added = str(bpy.ops.furrow.add_head(source="DEFAULT")) if has_op else "no operator"
+    head = bpy.context.active_object
+    head_keys = len(head.data.shape_keys.key_blocks) if head is not None and head.data.shape_keys else 0
     print("RESULT" + json.dumps({
         "installed": sorted(installed),
         "install_s": install_s,
@@ -72,6 +75,8 @@ SCRIPT = textwrap.dedent(
         "check_s": check_s,
         "summary": bpy.context.window_manager.furrow.backend_summary,
         "torch_path": data.get("torch_path", ""),
+        "added": added,
+        "head_keys": head_keys,
         "site": site,
         "ext_dir": os.path.dirname(sys.modules[module].__file__),
     }))
@@ -128,6 +133,7 @@ def test_built_zip_installs_enables_and_runs_backend(scratch: Path) -> None:
     assert {f"wheels/{w[len('./wheels/') :]}" for w in wheels} <= set(names)
     assert not [n for n in names if n.startswith(("tests/", "scripts/", ".venv/", ".git/", "docs/"))]
     assert "__init__.py" in names and "furrow/worker.py" in names
+    assert "furrow/data/default_head.npz" in names  # built at setup, shipped in the zip
 
     # --- install, enable, run the backend from the installed copy ---------------------
     resources = scratch / "user"
@@ -158,6 +164,7 @@ def test_built_zip_installs_enables_and_runs_backend(scratch: Path) -> None:
     assert result["has_op"]
     assert result["checked"] == "{'FINISHED'}", run.stderr[-2000:]
     assert result["summary"].startswith("torch 2.13.0"), result["summary"]
+    assert result["added"] == "{'FINISHED'}" and result["head_keys"] == 53  # Add Head from the installed copy
     assert (
         Path(result["ext_dir"]).resolve() == (resources / "extensions" / "user_default" / "furrow").resolve()
     )

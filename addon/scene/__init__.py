@@ -1,0 +1,1 @@
+"""bpy wiring helpers: mesh + shape keys, materials, modifiers."""
