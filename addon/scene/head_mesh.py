@@ -86,6 +86,7 @@ def add_shape_keys(obj: bpy.types.Object, model: HeadModel, basis: FloatArray) -
     for i, name in enumerate(ARKIT_NAMES):
         key = obj.shape_key_add(name=name, from_mix=False)
         key.slider_min, key.slider_max = 0.0, 1.0
+        key.value = 0.0  # a new key is not guaranteed to start at 0 (Blender 5.0 starts it at 1)
         _set_co(key.data, basis + model.expression_basis[i])
     mesh = obj.data
     assert isinstance(mesh, bpy.types.Mesh) and mesh.shape_keys is not None

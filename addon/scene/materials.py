@@ -25,7 +25,8 @@ SKIN_COLOUR = (0.62, 0.40, 0.31)
 
 
 def _principled(mat: bpy.types.Material) -> Any:
-    mat.use_nodes = True
+    if mat.node_tree is None:  # Blender < 5 makes materials without nodes
+        mat.use_nodes = True
     assert mat.node_tree is not None
     node = mat.node_tree.nodes.get("Principled BSDF")
     assert node is not None
@@ -57,15 +58,18 @@ def skin(name: str) -> bpy.types.Material:
 
 
 def eyes(name: str, meta: dict[str, Any]) -> bpy.types.Material:
-    """Sclera, iris and pupil by distance from each eye's UV centre."""
+    """Sclera, iris and pupil by distance from each eye's UV centre (ramp 1.0 = the iris edge)."""
     mat = bpy.data.materials.new(name)
     bsdf = _principled(mat)
     _set(bsdf, "Roughness", 0.25)
     _set(bsdf, "Coat Weight", 1.0)
     _set(bsdf, "Coat Roughness", 0.02)
     mat.diffuse_color = (0.9, 0.9, 0.9, 1.0)
-    centres = meta.get("eye_uv_centres") or []
-    radius = float(meta.get("iris_uv_radius", 0.0))
+    # meta["eye_uv"]: each eye's UV disc (centre, radius) and the iris edge as a fraction of it.
+    eye_uv = meta.get("eye_uv") or {}
+    discs = [eye_uv[k] for k in ("eye_l", "eye_r") if k in eye_uv]
+    centres = [d["center"] for d in discs]
+    radius = float(discs[0]["radius"]) * float(eye_uv.get("iris_uv_fraction", 0.0)) if discs else 0.0
     assert mat.node_tree is not None
     nodes, links = mat.node_tree.nodes, mat.node_tree.links
     if len(centres) < 1 or radius <= 0:
@@ -95,12 +99,15 @@ def eyes(name: str, meta: dict[str, Any]) -> bpy.types.Material:
     ramp.location = (-400, 0)
     elements = ramp.color_ramp.elements
     elements[0].position, elements[0].color = 0.0, (0.005, 0.004, 0.004, 1.0)  # pupil
-    elements[1].position, elements[1].color = 1.02, (0.85, 0.84, 0.80, 1.0)  # sclera
-    for pos, colour in ((0.36, (0.02, 0.012, 0.006, 1.0)), (0.42, (0.10, 0.055, 0.025, 1.0))):
+    elements[1].position, elements[1].color = 1.08, (0.80, 0.78, 0.74, 1.0)  # sclera
+    for pos, colour in (
+        (0.38, (0.006, 0.005, 0.005, 1.0)),  # pupil edge
+        (0.42, (0.16, 0.09, 0.04, 1.0)),  # iris, hazel-brown
+        (0.85, (0.09, 0.05, 0.02, 1.0)),
+        (1.0, (0.03, 0.02, 0.01, 1.0)),  # dark limbal ring
+    ):
         e = elements.new(pos)
         e.color = colour
-    e = elements.new(0.97)
-    e.color = (0.05, 0.03, 0.015, 1.0)  # dark limbal ring
     links.new(scaled.outputs["Value"], ramp.inputs["Fac"])
     links.new(ramp.outputs["Color"], bsdf.inputs["Base Color"])
     return mat

@@ -17,9 +17,9 @@ from mathutils import Vector
 CAMERA = "Furrow Camera"
 LIGHTS = {
     # name: (energy W, size m, azimuth deg (0 = in front), elevation deg, distance m, colour)
-    "Furrow Key": (55.0, 0.7, -35.0, 30.0, 1.1, (1.0, 0.95, 0.9)),
-    "Furrow Fill": (14.0, 1.2, 45.0, 5.0, 1.3, (0.9, 0.95, 1.0)),
-    "Furrow Rim": (45.0, 0.4, 160.0, 35.0, 1.0, (1.0, 1.0, 1.0)),
+    "Furrow Key": (16.0, 0.7, -35.0, 30.0, 1.1, (1.0, 0.95, 0.9)),
+    "Furrow Fill": (4.0, 1.2, 45.0, 5.0, 1.3, (0.9, 0.95, 1.0)),
+    "Furrow Rim": (14.0, 0.4, 160.0, 35.0, 1.0, (1.0, 1.0, 1.0)),
 }
 
 

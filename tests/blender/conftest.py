@@ -64,6 +64,16 @@ def blender(furrow_ext: ModuleType) -> Iterator[Any]:
     jobs.manager.shutdown()
 
 
+class _OperatorProps:
+    """What layout.operator() returns: the button's operator properties, recorded."""
+
+    def __init__(self, entry: dict[str, Any]) -> None:
+        object.__setattr__(self, "_entry", entry)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        self._entry.setdefault("props", {})[name] = value
+
+
 class RecordingLayout:
     """Stands in for bpy.types.UILayout, which exists only while Blender draws a
     real window (none in the bpy module). Records what a draw function shows."""
@@ -89,11 +99,16 @@ class RecordingLayout:
     def label(self, **kw: Any) -> None:
         self.log.append(("label", kw))
 
-    def operator(self, idname: str, **kw: Any) -> None:
-        self.log.append(("operator", {"idname": idname, **kw}))
+    def operator(self, idname: str, **kw: Any) -> Any:
+        entry: dict[str, Any] = {"idname": idname, **kw}
+        self.log.append(("operator", entry))
+        return _OperatorProps(entry)
 
     def progress(self, **kw: Any) -> None:
         self.log.append(("progress", kw))
+
+    def template_list(self, *args: Any, **kw: Any) -> None:
+        self.log.append(("template_list", {"args": args, **kw}))
 
     def prop(self, data: Any, name: str, **kw: Any) -> None:
         self.log.append(("prop", {"name": name, **kw}))
