@@ -12,10 +12,13 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from . import __version__, jobs
 from .jobs.context import BaseContext
+
+if TYPE_CHECKING:
+    from .heads.model import HeadModel
 
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
@@ -57,6 +60,103 @@ def _cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
+HEAD_FORMATS = (".obj", ".glb")
+MODEL_FORMS = "default, flame:PATH, facescape:PATH or a saved head PATH.npz"
+
+
+def _check_output(out: Path) -> Path:
+    """Fail early, before any model is loaded, on an output that cannot be written."""
+    if out.suffix.lower() not in HEAD_FORMATS:
+        raise jobs.JobInputError(
+            f"--out {out}: unknown format {out.suffix or '(no extension)'!r}; use .obj or .glb"
+        )
+    folder = out.parent
+    if not folder.is_dir():
+        raise jobs.JobInputError(f"--out {out}: the folder {folder} does not exist")
+    if out.is_dir():
+        raise jobs.JobInputError(f"--out {out}: is a folder")
+    return out
+
+
+def _default_head() -> HeadModel:
+    from .heads.default import load_default_head
+    from .heads.model import HeadFileError
+
+    try:
+        return load_default_head()
+    except HeadFileError as exc:  # not built yet, or unreadable: the message says how to fix it
+        raise jobs.MissingDependencyError(str(exc)) from None
+
+
+def _load_head(spec: str) -> HeadModel:
+    """--model: ``default``, ``flame:PATH``, ``facescape:PATH`` or a saved head ``PATH.npz``."""
+    from .heads.model import HeadFileError, HeadModel
+
+    kind, sep, rest = spec.partition(":")
+    try:
+        if spec == "default":
+            return _default_head()
+        if sep and kind in ("flame", "facescape"):
+            if not rest:
+                raise jobs.JobInputError(f"--model {spec}: give the model file's path after '{kind}:'")
+            path = Path(rest).expanduser()
+            if not path.is_file():
+                raise jobs.JobInputError(f"--model {spec}: {path} is not a file")
+            if kind == "flame":
+                from .heads.flame import flame_head_model
+
+                return flame_head_model(path, default_head=_default_head())
+            from .heads.facescape import facescape_head_model
+
+            return facescape_head_model(path, default_head=_default_head())
+        if spec.lower().endswith(".npz"):
+            return HeadModel.load(Path(spec).expanduser())
+    except HeadFileError as exc:
+        raise jobs.JobInputError(str(exc)) from None
+    raise jobs.JobInputError(f"--model {spec!r}: expected {MODEL_FORMS}")
+
+
+def _cmd_head(args: argparse.Namespace) -> int:
+    import secrets
+
+    import numpy as np
+
+    from .heads.identity import parse_identity, random_identity
+
+    out = _check_output(Path(args.out).expanduser())
+    model = _load_head(args.model)
+    note = ""
+    if args.identity is None:
+        identity = np.zeros(len(model.identity_names), np.float32)
+    elif args.identity.strip() == "random":
+        seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
+        identity = random_identity(model, np.random.default_rng(seed))
+        note = f", random identity seed {seed}"
+    else:
+        try:
+            identity = parse_identity(model, args.identity)
+        except ValueError as exc:
+            raise jobs.JobInputError(f"--identity: {exc}") from None
+    try:
+        if out.suffix.lower() == ".glb":
+            from .io.gltf import write_glb
+
+            glb = write_glb(model, out, identity=identity)
+            summary = (
+                f"wrote {out} ({glb.n_vertices} vertices, {glb.n_triangles} triangles, "
+                f"{glb.n_targets} ARKit morph targets{note})"
+            )
+        else:
+            from .io.obj import write_obj
+
+            obj = write_obj(model, out, identity=identity, normals=True)
+            summary = f"wrote {out} and {obj.mtl.name} ({obj.n_vertices} vertices, {obj.n_faces} faces{note})"
+    except OSError as exc:
+        raise jobs.JobInputError(f"cannot write {out}: {exc.strerror or exc}") from None
+    print(summary)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m furrow",
@@ -76,6 +176,21 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="check that the backend loads and computes")
     check.add_argument("--json", action="store_true", help="print the findings as JSON")
     check.set_defaults(func=_cmd_check)
+
+    head = sub.add_parser(
+        "head",
+        help="write a head as .obj (+ .mtl) or .glb (with the 52 ARKit morph targets)",
+        description="Write a head mesh. The .glb holds the 52 ARKit shapes as named morph targets.",
+    )
+    head.add_argument("--model", default="default", metavar="MODEL", help=f"{MODEL_FORMS} (default: default)")
+    head.add_argument(
+        "--identity",
+        metavar="random|NAME=VALUE,...",
+        help="identity sliders: 'random', or values in [-1, 1] by name (default: all 0)",
+    )
+    head.add_argument("--seed", type=int, help="seed for --identity random (default: a fresh one, printed)")
+    head.add_argument("--out", required=True, metavar="FILE", help="FILE.obj or FILE.glb")
+    head.set_defaults(func=_cmd_head)
     return parser
 
 

@@ -158,7 +158,7 @@ class HeadModel:
             out = out + torch.relu(ident) @ t["id_pos"] + torch.relu(-ident) @ t["id_neg"]
         if expression is not None:
             expr = expression.reshape(-1, len(ARKIT_NAMES)).to(t["expr"].dtype)
-            out = out + expr @ t["expr"]
+            out = torch.addmm(out, expr, t["expr"])  # fused: one pass over the (B, V*3) result
         return out.reshape(-1, self.n_vertices, 3)
 
     def evaluate_np(
