@@ -35,8 +35,8 @@ def main() -> int:
     args = parser.parse_args()
 
     os.environ["BLENDER_USER_RESOURCES"] = tempfile.mkdtemp(prefix="furrow-sheet-")
-    import bpy  # first: it puts Blender's own modules (addon_utils) on sys.path
     import addon_utils
+    import bpy  # first: it puts Blender's own modules (addon_utils) on sys.path
     from PIL import Image
 
     repo = Path(tempfile.mkdtemp(prefix="furrow-sheet-repo-"))

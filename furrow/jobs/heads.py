@@ -19,11 +19,14 @@ SOURCES = ("default", "flame", "facescape")
 LABELS = {"flame": "FLAME", "facescape": "FaceScape"}
 
 
-def _file_hash(path: Path) -> str:
+def _files_hash(paths: list[Path]) -> str:
+    """Content hash of the model file and the companion files that change what is built from it."""
     digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
+    for path in paths:
+        digest.update(path.name.encode("utf-8"))
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
     return digest.hexdigest()[:16]
 
 
@@ -51,7 +54,12 @@ def prepare_head(params: dict[str, Any], ctx: JobContext) -> JobOutput:
         raise JobInputError(f"{label} model file not found: {path}; fix the path in Furrow's preferences")
     cache_dir = Path(str(params.get("cache_dir") or ctx.job_dir.parent.parent)) / "heads"
     ctx.progress(0.02, f"Reading {path.name}")
-    cached = cache_dir / f"{source}-{_file_hash(path)}-v{FORMAT_VERSION}.npz"
+    inputs = [path]
+    if source == "flame":
+        from ..heads.flame import companion_files
+
+        inputs += companion_files(path)
+    cached = cache_dir / f"{source}-{_files_hash(inputs)}-v{FORMAT_VERSION}.npz"
     if cached.is_file():
         return JobOutput(data={"head": str(cached), "source": source, "cached": True})
 
@@ -60,15 +68,19 @@ def prepare_head(params: dict[str, Any], ctx: JobContext) -> JobOutput:
     ctx.progress(0.05, "Loading the default head (source of the ARKit shapes)")
     default = load_default_head()
     ctx.progress(0.1, f"Fitting the default head to {label} and transferring 52 ARKit shapes")
+
+    def progress(fraction: float, message: str) -> None:  # the builders report 0..1 of their own work
+        ctx.progress(0.1 + 0.85 * fraction, message)
+
     try:
         if source == "flame":
             from ..heads.flame import flame_head_model
 
-            model = flame_head_model(path, default_head=default)
+            model = flame_head_model(path, default_head=default, progress=progress)
         else:
             from ..heads.facescape import facescape_head_model
 
-            model = facescape_head_model(path, default_head=default)
+            model = facescape_head_model(path, default_head=default, progress=progress)
     except HeadFileError as exc:
         raise JobInputError(str(exc)) from exc
     ctx.progress(0.95, "Saving")

@@ -9,10 +9,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-from furrow.heads.default import load_default_head
 from scipy.spatial import cKDTree
 
 from furrow.heads.arkit import ARKIT_NAMES, mirror_name
+from furrow.heads.default import load_default_head
 from furrow.heads.model import HeadModel
 from tests.blender.conftest import MODULE, RecordingLayout
 
@@ -216,3 +216,49 @@ def test_cycles_render_shows_the_face(blender: Any, head: Any, tmp_path: Path) -
     assert rows.max() - rows.min() > 0.5 * img.shape[0] and cols.max() - cols.min() > 0.35 * img.shape[1]
     centre_px = img[img.shape[0] // 3 : 2 * img.shape[0] // 3, img.shape[1] // 3 : 2 * img.shape[1] // 3]
     assert (centre_px > 0.08).mean() > 0.9  # the face, not background, is in the middle
+
+
+def test_flame_head_through_the_worker_then_from_the_cache(blender: Any, tmp_path: Path) -> None:
+    """A FLAME file in the preferences: the worker fits the default head to it and transfers
+    the ARKit shapes (seconds); the second Add Head reuses the cached result."""
+    import time
+
+    from tests.heads_fixtures import write_flame
+
+    pkl = write_flame(tmp_path / "generic_model.pkl")
+    prefs = blender.context.preferences.addons[MODULE].preferences
+    prefs.flame_model = str(pkl)
+    try:
+        assert blender.ops.furrow.add_head(source="FLAME") == {"FINISHED"}
+        first = blender.context.active_object
+        assert first.name == "FLAME Head" and first.furrow.source == "FLAME"
+        assert len(first.data.vertices) == 5023
+        assert [k.name for k in first.data.shape_keys.key_blocks] == ["Basis", *ARKIT_NAMES]
+        jaw = _key_delta(first, "jawOpen")
+        assert jaw[:, 2].min() < -0.003  # the jaw really opens
+        assert [s.name for s in first.furrow.identity][:2] == ["shape000", "shape001"]
+        t0 = time.monotonic()
+        assert blender.ops.furrow.add_head(source="FLAME") == {"FINISHED"}
+        assert time.monotonic() - t0 < 3.0  # cached: no registration this time
+        second = blender.context.active_object
+        np.testing.assert_allclose(_co(second.data.vertices), _co(first.data.vertices), atol=1e-6)
+        # identity sliders work on a FLAME head too
+        second.furrow.identity[0].value = 1.0
+        assert np.abs(_co(second.data.vertices) - _co(first.data.vertices)).max() > 1e-4
+        assert second.furrow.identity_error == ""
+    finally:
+        prefs.flame_model = ""
+
+
+def test_a_broken_flame_file_is_one_line_and_adds_nothing(blender: Any, tmp_path: Path) -> None:
+    bad = tmp_path / "generic_model.pkl"
+    bad.write_bytes(b"\x80\x02}q\x00(X\x01\x00\x00\x00")  # a pickle cut short
+    prefs = blender.context.preferences.addons[MODULE].preferences
+    prefs.flame_model = str(bad)
+    before = len(blender.data.objects)
+    try:
+        with pytest.raises(RuntimeError, match=r"generic_model\.pkl"):
+            blender.ops.furrow.add_head(source="FLAME")
+    finally:
+        prefs.flame_model = ""
+    assert len(blender.data.objects) == before
