@@ -265,21 +265,15 @@ def facescape_head_model(
     sd = np.sqrt(np.maximum(fs.id_var[:k], 0.0))
     ident_f = (fs.neutral_core[:, :k] * (SLIDER_STD * sd)).T.reshape(k, nv, 3) * unit
     ident = np.einsum("ij,kvj->kvi", FLAME_TO_BLENDER, ident_f).astype(np.float32)
-    nf = tri.shape[0]
     stats = {key: round(float(val), 6) for key, val in tr.stats.items()}
-    model = HeadModel(
+    model = HeadModel.from_triangles(
         name=f"FaceScape ({path.name})",
-        vertices=neutral.astype(np.float32),
-        loop_vertices=tri.reshape(-1).astype(np.int32),
-        polygon_starts=np.arange(0, 3 * nf + 1, 3, dtype=np.int32),
-        uvs=corner_uvs.reshape(-1, 2).astype(np.float32),
-        triangles=tri.astype(np.int32),
-        triangle_loops=np.arange(3 * nf, dtype=np.int32).reshape(nf, 3),
-        triangle_polygons=np.arange(nf, dtype=np.int32),
+        vertices=neutral,
+        faces=tri,
+        corner_uvs=corner_uvs,
         parts={"skin": np.arange(nv, dtype=np.int32)},
         identity_names=[f"id{i:02d}" for i in range(k)],
-        identity_pos=ident,
-        identity_neg=-ident,
+        identity=ident,
         expression_basis=tr.expression_basis,
         landmarks68=tr.landmarks68,
         landmarks478=tr.landmarks478,

@@ -658,22 +658,16 @@ def flame_head_model(
     parts: dict[str, npt.NDArray[np.int32]] = {"skin": skin_ids.astype(np.int32)}
     if eye_ids.size:
         parts["eyes"] = eye_ids.astype(np.int32)
-    nf = faces.shape[0]
     stats = {k: round(float(v), 6) for k, v in tr.stats.items()}
-    model = HeadModel(
+    model = HeadModel.from_triangles(
         name=f"FLAME ({path.name})",
-        vertices=neutral.astype(np.float32),
-        loop_vertices=faces.reshape(-1).astype(np.int32),
-        polygon_starts=np.arange(0, 3 * nf + 1, 3, dtype=np.int32),
-        uvs=corner_uvs.reshape(-1, 2).astype(np.float32),
-        triangles=faces.astype(np.int32),
-        triangle_loops=np.arange(3 * nf, dtype=np.int32).reshape(nf, 3),
-        triangle_polygons=np.arange(nf, dtype=np.int32),
+        vertices=neutral,
+        faces=faces,
+        corner_uvs=corner_uvs,
         parts=parts,
         identity_names=[_identity_name(k) for k in range(n_id)],
-        identity_pos=ident_b,
-        identity_neg=-ident_b,
-        expression_basis=basis.astype(np.float32),
+        identity=ident_b,
+        expression_basis=basis,
         landmarks68=tr.landmarks68,
         landmarks478=tr.landmarks478,
         region_masks=tr.region_masks,

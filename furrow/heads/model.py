@@ -33,6 +33,7 @@ if TYPE_CHECKING:  # torch is imported only when evaluate() runs: Blender loads 
 
 FloatArray = npt.NDArray[np.float32]
 IntArray = npt.NDArray[np.int32]
+AnyFloat = npt.NDArray[np.floating[Any]]
 
 PART_NAMES: tuple[str, ...] = ("skin", "eyes", "teeth_upper", "teeth_lower", "tongue", "eyelashes")
 REGION_NAMES: tuple[str, ...] = (
@@ -92,6 +93,49 @@ class HeadModel:
     _torch: dict[str, dict[str, torch.Tensor]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
+
+    @classmethod
+    def from_triangles(
+        cls,
+        *,
+        name: str,
+        vertices: AnyFloat,
+        faces: npt.NDArray[np.integer[Any]],
+        corner_uvs: AnyFloat,
+        parts: dict[str, IntArray],
+        identity_names: list[str],
+        identity: AnyFloat,
+        expression_basis: AnyFloat,
+        landmarks68: Landmarks,
+        landmarks478: Landmarks,
+        region_masks: dict[str, FloatArray],
+        meta: dict[str, Any],
+    ) -> HeadModel:
+        """A head whose polygons are its triangles (FLAME, FaceScape, a user's mesh).
+
+        ``corner_uvs`` is (F, 3, 2); ``identity`` (K, V, 3) is symmetric (-1 = -delta).
+        """
+        nf = int(faces.shape[0])
+        ident = identity.astype(np.float32)
+        return cls(
+            name=name,
+            vertices=vertices.astype(np.float32),
+            loop_vertices=faces.reshape(-1).astype(np.int32),
+            polygon_starts=np.arange(0, 3 * nf + 1, 3, dtype=np.int32),
+            uvs=corner_uvs.reshape(-1, 2).astype(np.float32),
+            triangles=faces.astype(np.int32),
+            triangle_loops=np.arange(3 * nf, dtype=np.int32).reshape(nf, 3),
+            triangle_polygons=np.arange(nf, dtype=np.int32),
+            parts=parts,
+            identity_names=identity_names,
+            identity_pos=ident,
+            identity_neg=-ident,
+            expression_basis=expression_basis.astype(np.float32),
+            landmarks68=landmarks68,
+            landmarks478=landmarks478,
+            region_masks=region_masks,
+            meta=meta,
+        )
 
     # --- shape --------------------------------------------------------------------
 
