@@ -1,0 +1,1 @@
+"""Speech -> face animation: phones, visemes, the audio model, alignment, the corpus."""
