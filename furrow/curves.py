@@ -103,9 +103,7 @@ class Curves:
             frames = np.asarray(data["frames"], dtype=np.float32).reshape(-1, len(names))
             fps = float(data["fps"])
         except (TypeError, ValueError) as exc:
-            raise CurvesFileError(
-                f"{source}: frames must be rows of {len(ARKIT_NAMES)} numbers ({exc})"
-            ) from exc
+            raise CurvesFileError(f"{source}: frames must be rows of {len(names)} numbers ({exc})") from exc
         weights = np.zeros((len(frames), len(ARKIT_NAMES)), dtype=np.float32)
         known = [(i, ARKIT_INDEX[n]) for i, n in enumerate(names) if n in ARKIT_INDEX]
         if not known:
