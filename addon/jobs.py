@@ -149,7 +149,11 @@ class JobOperator(bpy.types.Operator):
             return False
         return True
 
+    _modal_after_browser = False  # set by subclasses that open a file browser first
+
     def execute(self, context: bpy.types.Context) -> OpResult:
+        if self._modal_after_browser and context.window is not None:
+            return self._go_modal(context)  # the file browser was confirmed: run like a button press
         if not self._start(context):
             return {"CANCELLED"}
         assert manager.client is not None
@@ -159,6 +163,9 @@ class JobOperator(bpy.types.Operator):
     def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> OpResult:
         if context.window is None:
             return self.execute(context)
+        return self._go_modal(context)
+
+    def _go_modal(self, context: bpy.types.Context) -> OpResult:
         if not self._start(context):
             return {"CANCELLED"}
         wm = context.window_manager

@@ -105,6 +105,33 @@ def draw_head(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
     layout.operator("furrow.export_head", icon="EXPORT")
 
 
+class FURROW_PT_animate(bpy.types.Panel):
+    bl_label = "Animate"
+    bl_idname = "FURROW_PT_animate"
+    bl_space_type = "VIEW_3D"
+    bl_region_type = "UI"
+    bl_category = "Furrow"
+    bl_parent_id = "FURROW_PT_main"
+
+    def draw(self, context: bpy.types.Context) -> None:
+        assert self.layout is not None
+        draw_animate(self.layout, context)
+
+
+def draw_animate(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
+    from .scene.animation import find_head, scene_fps
+
+    col = layout.column(align=True)
+    col.enabled = find_head(context) is not None
+    col.operator("furrow.animate_from_audio", text="Animate from Audio...", icon="SPEAKER")
+    col.operator("furrow.import_livelink", text="Import Live Link Face CSV...", icon="IMPORT")
+    col.operator("furrow.export_curves", text="Export ARKit Curves...", icon="EXPORT")
+    if not col.enabled:
+        layout.label(text="Select a head with ARKit shape keys", icon="INFO")
+    elif context.scene is not None:
+        layout.label(text=f"Keys at the scene's {scene_fps(context.scene):g} fps", icon="TIME")
+
+
 class FURROW_PT_backend(bpy.types.Panel):
     bl_label = "Backend"
     bl_idname = "FURROW_PT_backend"
@@ -125,4 +152,4 @@ def draw_backend(layout: bpy.types.UILayout, context: bpy.types.Context) -> None
     layout.operator("furrow.check_backend", icon="CHECKMARK")
 
 
-CLASSES = (FURROW_UL_identity, FURROW_PT_main, FURROW_PT_head, FURROW_PT_backend)
+CLASSES = (FURROW_UL_identity, FURROW_PT_main, FURROW_PT_head, FURROW_PT_animate, FURROW_PT_backend)

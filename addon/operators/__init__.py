@@ -1,5 +1,5 @@
 """Operators, one module per user action."""
 
-from . import backend, head
+from . import audio, backend, head
 
-CLASSES = (*backend.CLASSES, *head.CLASSES)
+CLASSES = (*backend.CLASSES, *head.CLASSES, *audio.CLASSES)

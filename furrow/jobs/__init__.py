@@ -60,6 +60,7 @@ REGISTRY: dict[str, str] = {
     "check_backend": ".diagnostics:check_backend",
     "exercise": ".diagnostics:exercise",
     "prepare_head": ".heads:prepare_head",
+    "animate_from_audio": ".speech:animate_from_audio",
 }
 
 
