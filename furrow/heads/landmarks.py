@@ -324,8 +324,15 @@ def face_features(asm: Assembly) -> FaceFeatures:
     anchors[MP_MOUTH_R] = v[lip[np.argmin(v[lip, 0])]]
     anchors[MP_MOUTH_L] = v[lip[np.argmax(v[lip, 0])]]
     mid = lip[np.abs(v[lip, 0]) < 0.003]
-    anchors[MP_LIP_INNER_UPPER] = v[mid[np.argmax(v[mid, 2])]]
-    anchors[MP_LIP_INNER_LOWER] = v[mid[np.argmin(v[mid, 2])]]
+    # Which lip a midline point of the lip line belongs to: the nearer vermilion border, not the
+    # height (the closed lips overlap: the lower lip's inner edge sits ~0.7 mm above the upper's).
+    up_border = border[0][np.abs(v[border[0], 0]) < 0.003]
+    lo_border = border[1][np.abs(v[border[1], 0]) < 0.003]
+    up_mid = v[up_border[np.argmax(v[up_border, 2])]]
+    lo_mid = v[lo_border[np.argmin(v[lo_border, 2])]]
+    upperness = np.linalg.norm(v[mid] - lo_mid, axis=1) - np.linalg.norm(v[mid] - up_mid, axis=1)
+    anchors[MP_LIP_INNER_UPPER] = v[mid[np.argmax(upperness)]]
+    anchors[MP_LIP_INNER_LOWER] = v[mid[np.argmin(upperness)]]
     skin = asm.parts["skin"]
     midline = skin[np.abs(v[skin, 0]) < 1e-4]
     mouth_z = anchors[MP_MOUTH_R][2]
@@ -460,6 +467,18 @@ def _visible_skin_triangles(head: HeadModel, feats: FaceFeatures, asm: Assembly)
     return np.flatnonzero(ok).astype(np.int32)
 
 
+IBUG_INNER_UPPER, IBUG_INNER_LOWER = (61, 62, 63), (65, 66, 67)
+JAW_DROP_SPLIT = 0.010  # m: lower-lip triangles drop ~30 mm at jawOpen 1, upper-lip ones ~3 mm
+
+
+def _lip_triangles(head: HeadModel, visible: I32) -> tuple[I32, I32]:
+    """Visible skin triangles that stay (upper lip and above) / drop (lower lip) with jawOpen."""
+    from .arkit import ARKIT_INDEX
+
+    drop = -head.expression_basis[ARKIT_INDEX["jawOpen"]][head.triangles[visible], 2].mean(axis=1)
+    return visible[drop < JAW_DROP_SPLIT], visible[drop >= JAW_DROP_SPLIT]
+
+
 def embed_landmarks(head: HeadModel, asm: Assembly) -> dict[str, Any]:
     """Set ``head.landmarks478`` and ``head.landmarks68``; returns notes for the head's meta."""
     v = asm.vertices
@@ -478,6 +497,12 @@ def embed_landmarks(head: HeadModel, asm: Assembly) -> dict[str, Any]:
         registered[i] = snapped[i]
     visible = _visible_skin_triangles(head, feats, asm)
     tri, bary, pos = project_to_surface(registered, v, head.triangles, visible)
+    # The closed lips touch, so the nearest surface to a point on the lip line may be the other
+    # lip. Inner-lip points go onto their own lip: the lower lip is what jawOpen carries down.
+    upper_lip, lower_lip = _lip_triangles(head, visible)
+    for chain, own in ((LIP_CHAINS[0][1:-1], upper_lip), (LIP_CHAINS[1][1:-1], lower_lip)):
+        ids = np.array(chain)
+        tri[ids], bary[ids], pos[ids] = project_to_surface(registered[ids], v, head.triangles, own)
     eye_tris = np.flatnonzero(np.isin(head.triangles[:, 0], head.parts["eyes"])).astype(np.int32)
     iris = iris_points(asm)
     ids = np.array(sorted(iris))
@@ -486,7 +511,10 @@ def embed_landmarks(head: HeadModel, asm: Assembly) -> dict[str, Any]:
     bary478 = np.concatenate([bary, ibary])
     pos478 = np.concatenate([pos, ipos])
     head.landmarks478 = Landmarks(tri478.astype(np.int32), bary478.astype(np.float32))
-    t68, b68, _ = project_to_surface(ibug_points(pos478), v, head.triangles, visible)
+    points68 = ibug_points(pos478)
+    t68, b68, _ = project_to_surface(points68, v, head.triangles, visible)
+    for ids, own in ((np.array(IBUG_INNER_UPPER), upper_lip), (np.array(IBUG_INNER_LOWER), lower_lip)):
+        t68[ids], b68[ids], _ = project_to_surface(points68[ids], v, head.triangles, own)
     head.landmarks68 = Landmarks(t68.astype(np.int32), b68.astype(np.float32))
     return {
         "mediapipe_source": f"{LANDMARK_PACKAGE} face_landmarker.task ({TASK_MEMBER}), canonical mesh",

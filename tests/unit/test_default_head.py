@@ -338,3 +338,17 @@ def test_build_is_deterministic_and_matches_the_file(head: HeadModel, tmp_path: 
         with np.load(tmp_path / "a.npz") as a, np.load(default_head_path()) as c:
             for key in a.files:
                 assert np.array_equal(a[key], c[key]), key
+
+
+def test_inner_lip_landmarks_sit_on_their_own_lip() -> None:
+    """62 (upper inner lip) stays with the upper lip, 66 (lower) drops with the jaw: the closed
+    lips touch, so a nearest-surface placement could put either on the wrong lip."""
+    from furrow.heads.arkit import ARKIT_INDEX
+    from furrow.heads.default import load_default_head
+
+    head = load_default_head()
+    rest = head.landmark_positions(head.vertices, "68")
+    jaw = head.landmark_positions(head.vertices + head.expression_basis[ARKIT_INDEX["jawOpen"]], "68")
+    drop = rest[:, 2] - jaw[:, 2]
+    assert max(drop[61], drop[62], drop[63]) < 0.005
+    assert min(drop[65], drop[66], drop[67]) > 0.015
