@@ -157,6 +157,81 @@ def _cmd_head(args: argparse.Namespace) -> int:
     return 0
 
 
+SPEECH_FORMATS = (".json", ".csv")
+
+
+def _speech_output(out: Path) -> Path:
+    if out.suffix.lower() not in SPEECH_FORMATS:
+        raise jobs.JobInputError(
+            f"--out {out}: unknown format {out.suffix or '(no extension)'!r}; "
+            "use .json or .csv (Live Link Face)"
+        )
+    if not out.parent.is_dir():
+        raise jobs.JobInputError(f"--out {out}: the folder {out.parent} does not exist")
+    if out.is_dir():
+        raise jobs.JobInputError(f"--out {out}: is a folder")
+    return out
+
+
+def _cmd_speech(args: argparse.Namespace) -> int:
+    import math
+
+    from .curves import Curves, CurvesFileError
+
+    out = _speech_output(Path(args.out).expanduser())
+    if args.fps is not None and not (math.isfinite(args.fps) and 0 < args.fps <= 1000):
+        raise jobs.JobInputError(f"--fps {args.fps:g}: give a frame rate above 0 (24, 25, 29.97, 30, 60 ...)")
+    if (args.audio is None) == (args.import_csv is None):
+        raise jobs.JobInputError("give either an AUDIO file or --import LLF.csv (one of them)")
+    curves: Curves
+    if args.import_csv is not None:
+        if args.transcript is not None:
+            raise jobs.JobInputError("--transcript goes with an AUDIO file, not with --import")
+        from .io.livelink import read_livelink_csv
+
+        try:
+            curves = read_livelink_csv(Path(args.import_csv).expanduser())
+        except CurvesFileError as exc:
+            raise jobs.JobInputError(str(exc)) from None
+        if args.fps is not None:
+            curves = curves.resample(args.fps)
+    else:
+        from .speech.align import AlignmentError, read_transcript
+        from .speech.audio import AudioError
+        from .speech.pipeline import audio_to_curves
+
+        audio = Path(args.audio).expanduser()
+        if not audio.is_file():
+            raise jobs.JobInputError(f"{audio}: no such file")
+        transcript = None if args.transcript is None else read_transcript(args.transcript)
+
+        def progress(fraction: float, message: str) -> None:
+            if not args.quiet:
+                print(f"[{fraction * 100:5.1f}%] {message}", file=sys.stderr, flush=True)
+
+        try:
+            curves = audio_to_curves(
+                audio, args.fps or 25.0, transcript=transcript, seed=args.seed, progress=progress
+            )
+        except AudioError as exc:
+            raise jobs.JobInputError(str(exc)) from None
+        except AlignmentError as exc:
+            raise jobs.JobInputError(f"--transcript: {exc}") from None
+    try:
+        if out.suffix.lower() == ".csv":
+            from .io.livelink import write_livelink_csv
+
+            write_livelink_csv(curves, out)
+        else:
+            curves.save_json(out)
+    except OSError as exc:
+        raise jobs.JobInputError(f"cannot write {out}: {exc.strerror or exc}") from None
+    print(f"wrote {out} ({curves.n_frames} frames at {curves.fps:g} fps, {curves.duration:.2f} s)")
+    for note in curves.notes:
+        print(f"note: {note}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m furrow",
@@ -191,6 +266,26 @@ def build_parser() -> argparse.ArgumentParser:
     head.add_argument("--seed", type=int, help="seed for --identity random (default: a fresh one, printed)")
     head.add_argument("--out", required=True, metavar="FILE", help="FILE.obj or FILE.glb")
     head.set_defaults(func=_cmd_head)
+
+    speech = sub.add_parser(
+        "speech",
+        help="audio -> ARKit curves (.json, or Live Link Face .csv); or --import a Live Link Face CSV",
+        description="Lip-sync and face curves from a voice recording (wav, flac, ogg, mp3 ...), "
+        "or convert a Live Link Face CSV. .json: {fps, names, frames}; .csv: Live Link Face format.",
+    )
+    speech.add_argument("audio", nargs="?", metavar="AUDIO", help="the voice recording")
+    speech.add_argument(
+        "--transcript", metavar="TEXT|FILE", help="what is said (text, or a text file): exact phone timing"
+    )
+    speech.add_argument(
+        "--fps", type=float, metavar="FPS", help="frame rate (default 25; with --import: the file's own)"
+    )
+    speech.add_argument(
+        "--seed", type=int, default=0, help="seed for blinks and other random motion (default 0)"
+    )
+    speech.add_argument("--import", dest="import_csv", metavar="LLF.csv", help="read a Live Link Face CSV")
+    speech.add_argument("--out", required=True, metavar="FILE", help="FILE.json or FILE.csv")
+    speech.set_defaults(func=_cmd_speech)
     return parser
 
 
