@@ -15,7 +15,6 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -140,39 +139,23 @@ def bench_write(model: HeadModel, runs: int) -> list[Result]:
 # Goal from issue 3: under 2 s. Return Result rows like the functions above (e.g. run
 # bpy.ops.furrow.add_head in a fresh `import bpy` subprocess and time it there), or [] to skip.
 # ------------------------------------------------------------------------------------------------
-_ADD_HEAD_SCRIPT = """
-import json, os, sys, tempfile, time, pathlib
-import bpy, addon_utils
-repo = pathlib.Path(tempfile.mkdtemp()); (repo / "furrow").symlink_to(sys.argv[1], target_is_directory=True)
-bpy.context.preferences.extensions.repos.new(
-    name="bench", module="bench", custom_directory=str(repo), source="USER")
-addon_utils.enable("bl_ext.bench.furrow", default_set=True)
-times = []
+_ADD_HEAD = """
 for _ in range(int(sys.argv[2])):
     bpy.ops.wm.read_homefile(use_empty=True)
     t = time.perf_counter()
     assert bpy.ops.furrow.add_head(source="DEFAULT") == {"FINISHED"}
     times.append(time.perf_counter() - t)
-print("TIMES" + json.dumps(times))
 """
 
 
 def bench_add_head_in_blender(model_path: Path, runs: int) -> list[Result]:
     """The real operator in bpy: the first Add Head of a session starts the worker, later ones reuse it."""
-    root = Path(__file__).resolve().parent.parent
+    from _blender_bench import run_in_blender
+
     first: list[float] = []
     again: list[float] = []
     for _ in range(max(3, runs // 3)):
-        env = dict(os.environ, BLENDER_USER_RESOURCES=tempfile.mkdtemp(prefix="furrow-bench-blender-"))
-        out = subprocess.run(
-            [sys.executable, "-c", _ADD_HEAD_SCRIPT, str(root), "4"],
-            capture_output=True,
-            text=True,
-            env=env,
-            check=True,
-        )
-        line = next(ln for ln in out.stdout.splitlines() if ln.startswith("TIMES"))
-        times = json.loads(line[len("TIMES") :])
+        times = run_in_blender(_ADD_HEAD, "4")
         first.append(times[0] * 1000)
         again.extend(t * 1000 for t in times[1:])
 
