@@ -12,12 +12,17 @@ from .operators.head import source_problem
 from .properties import head_settings, session
 
 
-class FURROW_PT_main(bpy.types.Panel):
-    bl_label = "Furrow"
-    bl_idname = "FURROW_PT_main"
+class _SidebarPanel(bpy.types.Panel):
+    """Where every Furrow panel lives: the 3D viewport's sidebar, tab "Furrow"."""
+
     bl_space_type = "VIEW_3D"
     bl_region_type = "UI"
     bl_category = "Furrow"
+
+
+class FURROW_PT_main(_SidebarPanel):
+    bl_label = "Furrow"
+    bl_idname = "FURROW_PT_main"
 
     def draw(self, context: bpy.types.Context) -> None:
         assert self.layout is not None
@@ -59,12 +64,9 @@ class FURROW_UL_identity(bpy.types.UIList):
         layout.prop(item, "value", text=item.name.replace("_", " "), slider=True)
 
 
-class FURROW_PT_head(bpy.types.Panel):
+class FURROW_PT_head(_SidebarPanel):
     bl_label = "Head"
     bl_idname = "FURROW_PT_head"
-    bl_space_type = "VIEW_3D"
-    bl_region_type = "UI"
-    bl_category = "Furrow"
     bl_parent_id = "FURROW_PT_main"
 
     def draw(self, context: bpy.types.Context) -> None:
@@ -105,12 +107,9 @@ def draw_head(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
     layout.operator("furrow.export_head", icon="EXPORT")
 
 
-class FURROW_PT_animate(bpy.types.Panel):
+class FURROW_PT_animate(_SidebarPanel):
     bl_label = "Animate"
     bl_idname = "FURROW_PT_animate"
-    bl_space_type = "VIEW_3D"
-    bl_region_type = "UI"
-    bl_category = "Furrow"
     bl_parent_id = "FURROW_PT_main"
 
     def draw(self, context: bpy.types.Context) -> None:
@@ -132,12 +131,9 @@ def draw_animate(layout: bpy.types.UILayout, context: bpy.types.Context) -> None
         layout.label(text=f"Keys at the scene's {scene_fps(context.scene):g} fps", icon="TIME")
 
 
-class FURROW_PT_backend(bpy.types.Panel):
+class FURROW_PT_backend(_SidebarPanel):
     bl_label = "Backend"
     bl_idname = "FURROW_PT_backend"
-    bl_space_type = "VIEW_3D"
-    bl_region_type = "UI"
-    bl_category = "Furrow"
     bl_parent_id = "FURROW_PT_main"
     bl_options = {"DEFAULT_CLOSED"}
 

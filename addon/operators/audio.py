@@ -133,7 +133,18 @@ class FURROW_OT_animate_from_audio(JobOperator):
         return {"FINISHED"}
 
 
-class FURROW_OT_import_livelink(bpy.types.Operator):
+class _HeadKeysOperator(bpy.types.Operator):
+    """Base for operators on the selected head's ARKit shape keys."""
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        if animation.find_head(context) is None:
+            cls.poll_message_set("Select a head with ARKit shape keys (Add Head makes one)")
+            return False
+        return True
+
+
+class FURROW_OT_import_livelink(_HeadKeysOperator):
     """Key the selected head's ARKit shape keys from a Live Link Face CSV (iPhone capture)"""
 
     bl_idname = "furrow.import_livelink"
@@ -143,13 +154,6 @@ class FURROW_OT_import_livelink(bpy.types.Operator):
     filepath: StringProperty(name="CSV", subtype="FILE_PATH")  # type: ignore[valid-type]
     filter_glob: StringProperty(default="*.csv", options={"HIDDEN"})  # type: ignore[valid-type]
     start_frame: IntProperty(name="Start Frame", default=-1)  # type: ignore[valid-type]
-
-    @classmethod
-    def poll(cls, context: bpy.types.Context) -> bool:
-        if animation.find_head(context) is None:
-            cls.poll_message_set("Select a head with ARKit shape keys (Add Head makes one)")
-            return False
-        return True
 
     def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> OpResult:
         wm = context.window_manager
@@ -175,7 +179,7 @@ class FURROW_OT_import_livelink(bpy.types.Operator):
         return {"FINISHED"}
 
 
-class FURROW_OT_export_curves(bpy.types.Operator):
+class FURROW_OT_export_curves(_HeadKeysOperator):
     """Write the selected head's ARKit animation over the scene's frame range:
     .json (Furrow curves) or .csv (Live Link Face)"""
 
@@ -185,13 +189,6 @@ class FURROW_OT_export_curves(bpy.types.Operator):
 
     filepath: StringProperty(name="File", subtype="FILE_PATH")  # type: ignore[valid-type]
     filter_glob: StringProperty(default="*.json;*.csv", options={"HIDDEN"})  # type: ignore[valid-type]
-
-    @classmethod
-    def poll(cls, context: bpy.types.Context) -> bool:
-        if animation.find_head(context) is None:
-            cls.poll_message_set("Select a head with ARKit shape keys (Add Head makes one)")
-            return False
-        return True
 
     def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> OpResult:
         if not self.filepath:
