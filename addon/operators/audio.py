@@ -13,6 +13,7 @@ from ...furrow.curves import Curves, CurvesFileError
 from ...furrow.protocol import Result
 from ..jobs import JobOperator, OpResult
 from ..scene import animation
+from .filebrowser import open_browser
 
 AUDIO_GLOB = "*.wav;*.flac;*.ogg;*.mp3;*.m4a;*.aiff;*.aif"
 
@@ -92,10 +93,7 @@ class FURROW_OT_animate_from_audio(JobOperator):
     def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> OpResult:
         if not self.filepath and context.window is not None:
             self._modal_after_browser = True
-            wm = context.window_manager
-            assert wm is not None
-            wm.fileselect_add(self)
-            return {"RUNNING_MODAL"}
+            return open_browser(self, context)
         return super().invoke(context, event)
 
     def job_params(self, context: bpy.types.Context) -> dict[str, Any]:
@@ -156,10 +154,7 @@ class FURROW_OT_import_livelink(_HeadKeysOperator):
     start_frame: IntProperty(name="Start Frame", default=-1)  # type: ignore[valid-type]
 
     def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> OpResult:
-        wm = context.window_manager
-        assert wm is not None
-        wm.fileselect_add(self)
-        return {"RUNNING_MODAL"}
+        return open_browser(self, context)
 
     def execute(self, context: bpy.types.Context) -> OpResult:
         from ...furrow.io.livelink import read_livelink_csv
@@ -191,14 +186,7 @@ class FURROW_OT_export_curves(_HeadKeysOperator):
     filter_glob: StringProperty(default="*.json;*.csv", options={"HIDDEN"})  # type: ignore[valid-type]
 
     def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> OpResult:
-        if not self.filepath:
-            self.filepath = os.path.join(
-                os.path.dirname(bpy.data.filepath) or os.getcwd(), "arkit_curves.json"
-            )
-        wm = context.window_manager
-        assert wm is not None
-        wm.fileselect_add(self)
-        return {"RUNNING_MODAL"}
+        return open_browser(self, context, "arkit_curves.json")
 
     def execute(self, context: bpy.types.Context) -> OpResult:
         obj = _head_or_report(self, context)

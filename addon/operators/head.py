@@ -16,6 +16,7 @@ from .. import preferences
 from ..jobs import JobOperator, OpResult
 from ..properties import HEAD_SOURCES, head_settings
 from ..scene import head_mesh
+from .filebrowser import open_browser
 
 _PREF_FOR_SOURCE = {"FLAME": "flame_model", "FACESCAPE": "facescape_model"}
 _NAMES = {"DEFAULT": "Furrow Head", "FLAME": "FLAME Head", "FACESCAPE": "FaceScape Head"}
@@ -180,14 +181,9 @@ class FURROW_OT_export_head(_HeadOperator):
     filter_glob: StringProperty(default="*.glb;*.obj", options={"HIDDEN"})  # type: ignore[valid-type]
 
     def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> OpResult:
-        if not self.filepath:
-            obj = context.active_object
-            stem = bpy.path.clean_name(obj.name if obj else "head")
-            self.filepath = os.path.join(os.path.dirname(bpy.data.filepath) or os.getcwd(), stem + ".glb")
-        wm = context.window_manager
-        assert wm is not None
-        wm.fileselect_add(self)
-        return {"RUNNING_MODAL"}
+        obj = context.active_object
+        stem = bpy.path.clean_name(obj.name if obj else "head")
+        return open_browser(self, context, stem + ".glb")
 
     def execute(self, context: bpy.types.Context) -> OpResult:
         obj = context.active_object
