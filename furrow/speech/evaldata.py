@@ -9,17 +9,24 @@
   whose transcript is a bracketed description ("[ascending tones]") are skipped.
 
 Ground truth is the forced alignment of each transcript (furrow.speech.align).
+
+Splits: half of the Asterisk prompts (chosen by a hash of the prompt name,
+``is_adaptation``) are the *adaptation* split, which ``scripts/make_real_corpus``
+turns into aligned training utterances for the speech model; every evaluation
+uses the other half (``split="eval"``, the default) and the pocketsphinx sets,
+whose speakers the model never hears in training.
 """
 
 from __future__ import annotations
 
 import gzip
+import hashlib
 import re
 import shutil
 import subprocess
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
@@ -98,8 +105,20 @@ def asterisk_items() -> list[EvalItem]:
     return sorted(items, key=lambda it: it.name)
 
 
-def items(which: str = "all", limit: Optional[int] = None) -> list[EvalItem]:
-    """The recordings of one set (or "all"), at most ``limit`` per set."""
+SPLITS = ("eval", "adapt", "all")
+
+
+def is_adaptation(item: EvalItem) -> bool:
+    """Is this recording in the adaptation split (training data, never scored)?"""
+    if item.set != "asterisk":
+        return False
+    return int(hashlib.md5(item.name.encode("utf-8")).hexdigest(), 16) % 2 == 0
+
+
+def items(which: str = "all", limit: Optional[int] = None, split: str = "eval") -> list[EvalItem]:
+    """The recordings of one set (or "all") in ``split``, at most ``limit`` per set."""
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r} (expected one of {', '.join(SPLITS)})")
     sets = SETS if which == "all" else (which,)
     out: list[EvalItem] = []
     for s in sets:
@@ -111,6 +130,8 @@ def items(which: str = "all", limit: Optional[int] = None) -> list[EvalItem]:
             got = asterisk_items()
         else:
             raise ValueError(f"unknown evaluation set {s!r} (expected one of {', '.join(SETS)} or all)")
+        if split != "all":
+            got = [it for it in got if is_adaptation(it) == (split == "adapt")]
         out.extend(got[:limit] if limit is not None else got)
     return out
 
@@ -149,6 +170,7 @@ class EvalRun:
     scores: dict[str, Any]  # system -> Scores
     notes: list[str]
     skipped: list[str]
+    by_set: dict[str, dict[str, Any]] = field(default_factory=dict)  # set -> system -> Scores
 
 
 _Ctx = tuple[Audio, Curves, list[Any]]
@@ -190,6 +212,7 @@ def evaluate(
     except ImportError:
         fuse = None
     scores: dict[str, Any] = {s: Scores() for s in SYSTEMS if model is not None or s != "model (audio)"}
+    by_set: dict[str, dict[str, Any]] = {}
 
     for k, item in enumerate(recordings, 1):
         say(f"[{k}/{len(recordings)}] {item.set}/{item.name}")
@@ -208,13 +231,19 @@ def evaluate(
         align_s = time.perf_counter() - t0
         truth = targets_from_phones(segments, fps, n)
 
-        def score(name: str, pred: Curves, seconds: float, ctx: _Ctx = (audio, truth, segments)) -> Curves:
+        def score(
+            name: str,
+            pred: Curves,
+            seconds: float,
+            ctx: _Ctx = (audio, truth, segments),
+            set_: str = item.set,
+        ) -> Curves:
             a, t, segs = ctx
             pred = _fit(pred, t.n_frames)
-            sc = scores[name]
-            sc.compute_s += seconds
-            sc.audio_s += a.duration
-            sc.add(pred, t, segs)
+            for sc in (scores[name], by_set.setdefault(set_, {}).setdefault(name, Scores())):
+                sc.compute_s += seconds
+                sc.audio_s += a.duration
+                sc.add(pred, t, segs)
             return pred
 
         t0 = time.perf_counter()
@@ -238,20 +267,32 @@ def evaluate(
         )
     else:
         notes.append("transcript (aligned) = alignment fused with the network (pipeline.fuse)")
-    return EvalRun(scores, notes, skipped)
+    return EvalRun(scores, notes, skipped, by_set)
 
 
 def _fmt(x: float, digits: int = 3) -> str:
     return "n/a" if x != x else f"{x:.{digits}f}"
 
 
-def markdown_table(run: EvalRun) -> str:
+def markdown_table(run: EvalRun, system: Optional[str] = None) -> str:
+    """All systems pooled over every set; with ``system``, that system per set instead."""
+    if system is not None:
+        rows = {
+            f"{system}: {name}": sys_scores[system]
+            for name, sys_scores in run.by_set.items()
+            if system in sys_scores
+        }
+        return _table(rows)
+    return _table(run.scores)
+
+
+def _table(rows: dict[str, Any]) -> str:
     head = (
         "| system | recordings | bilabials | closure recall | closure precision | openness corr "
         "| lag (ms) | viseme acc | x real time |\n|---|---|---|---|---|---|---|---|---|"
     )
     lines = [head]
-    for name, sc in run.scores.items():
+    for name, sc in rows.items():
         s = sc.summary()
         lines.append(
             f"| {name} | {s['recordings']} | {s['bilabials']} | {_fmt(s['closure_recall'])} "
@@ -272,6 +313,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     )
     parser.add_argument("--set", default="all", choices=[*SETS, "all"], help="which recordings (default all)")
     parser.add_argument("--limit", type=int, help="at most N recordings per set")
+    parser.add_argument(
+        "--split",
+        default="eval",
+        choices=SPLITS,
+        help="eval (default): recordings never used in training; adapt: Asterisk prompts used in training",
+    )
     parser.add_argument("--fps", type=float, default=EVAL_FPS, help="evaluation frame rate (default 25)")
     parser.add_argument("--json", metavar="OUT", help="also write the metrics as JSON")
     parser.add_argument("--quick", action="store_true", help="two short recordings (seconds; for CI)")
@@ -283,7 +330,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             wanted = {(s, n) for s, n in QUICK}
             recs = [it for it in items("cards") + items("librivox") if (it.set, it.name) in wanted]
         else:
-            recs = items(args.set, args.limit)
+            recs = items(args.set, args.limit, args.split)
     except EvalDataError as exc:
         print(f"eval_speech: error: {exc}", file=sys.stderr)
         return 2
@@ -299,6 +346,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     total_s = sum(sc.audio_s for sc in list(run.scores.values())[:1])
     print(f"Speech evaluation at {args.fps:g} fps on {len(recs)} recordings ({total_s:.1f} s of audio)\n")
     print(markdown_table(run))
+    if len(run.by_set) > 1 and "model (audio)" in run.scores:
+        print(
+            "\nPer set (the model; asterisk: Allison Smith, whose other prompts are the adaptation split):\n"
+        )
+        print(markdown_table(run, "model (audio)"))
     for note in run.notes:
         print(f"\n- {note}", end="")
     print()
@@ -311,7 +363,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         data = {
             "fps": args.fps,
             "recordings": [f"{r.set}/{r.name}" for r in recs],
+            "split": args.split,
             "systems": {name: sc.summary() for name, sc in run.scores.items()},
+            "by_set": {k: {name: sc.summary() for name, sc in v.items()} for k, v in run.by_set.items()},
             "notes": run.notes,
             "skipped": run.skipped,
         }

@@ -148,3 +148,41 @@ def test_eval_speech_quick_runs_on_real_recordings(tmp_path: Path) -> None:
     for name, s in data["systems"].items():
         assert 0.0 <= s["closure_precision"] <= 1.0, name
         assert -200.0 <= s["lag_ms"] <= 200.0, name
+
+
+def _need_asterisk() -> None:
+    from furrow.speech.evaldata import ASTERISK_SOUNDS, ASTERISK_TRANSCRIPTS
+
+    if not (ASTERISK_SOUNDS.is_dir() and ASTERISK_TRANSCRIPTS.is_file()):
+        pytest.skip("Debian asterisk-core-sounds-en(-g722) is not installed (./scripts/setup)")
+
+
+def test_adaptation_and_evaluation_splits_are_disjoint_halves() -> None:
+    _need_asterisk()
+    from furrow.speech.evaldata import items
+
+    held = {it.name for it in items("asterisk")}
+    adapt = {it.name for it in items("asterisk", split="adapt")}
+    every = {it.name for it in items("asterisk", split="all")}
+    assert not held & adapt and held | adapt == every
+    assert 0.4 < len(adapt) / len(every) < 0.6
+    assert len(items("cards")) == len(items("cards", split="all"))  # other speakers: never training data
+
+
+def test_real_corpus_writes_aligned_adaptation_utterances(tmp_path: Path) -> None:
+    _need_asterisk()
+    from furrow.speech.corpus.dataset import load_utterance, utterance_paths
+    from furrow.speech.corpus.real import build_real_corpus
+    from furrow.speech.evaldata import items
+
+    rep = build_real_corpus(tmp_path, limit=2)
+    assert rep.written == 2 and not rep.skipped
+    paths = utterance_paths(tmp_path)
+    adapt = {f"asterisk_{it.name}" for it in items("asterisk", split="adapt")}
+    assert len(paths) == 2 and all(p.stem in adapt for p in paths)
+    for p in paths:
+        u = load_utterance(p)
+        assert u.engine == "real" and u.rate == 16000
+        spoken = [s for s in u.segments if s.phone != "sil"]
+        assert spoken and spoken[-1].end <= u.duration + 1e-3
+    assert build_real_corpus(tmp_path, limit=2).kept == 2  # resumable: nothing redone

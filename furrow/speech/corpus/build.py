@@ -23,6 +23,7 @@ import numpy as np
 
 from furrow.speech.audio import SAMPLE_RATE, resample
 from furrow.speech.corpus import text as text_gen
+from furrow.speech.corpus.dataset import save_utterance
 from furrow.speech.corpus.segments import Synthesis
 
 ENGINE_MIX: dict[str, float] = {"piper": 0.35, "flite": 0.25, "festival": 0.25, "espeak": 0.15}
@@ -132,21 +133,9 @@ def write_utterance(spec: Spec, out: Path) -> dict[str, Any]:
         "synth_seconds": round(synth_s, 4),
     }
     path = spec.path(out)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".npz.partial")  # not matched by */*.npz readers
-    with open(tmp, "wb") as fh:
-        np.savez(
-            fh,
-            audio=clean.astype(np.float32),
-            phones=np.array([s.phone for s in segments], dtype=np.str_),
-            starts=np.array([s.start for s in segments], dtype=np.float32),
-            ends=np.array([min(s.end, duration) for s in segments], dtype=np.float32),
-            text=np.str_(spec.text),
-            engine=np.str_(spec.engine),
-            voice=np.str_(spec.voice),
-            meta=np.str_(json.dumps(meta)),
-        )
-    os.replace(tmp, path)
+    save_utterance(
+        path, clean, list(segments), text=spec.text, engine=spec.engine, voice=spec.voice, meta=meta
+    )
     return _entry(
         path, out, spec.engine, spec.voice, spec.text, duration, [s.phone for s in segments], synth_s
     )

@@ -9,6 +9,7 @@ ARPAbet + "sil"), ``starts``/``ends`` (float32 seconds), ``text``, ``engine``,
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,6 +60,35 @@ def load_utterance(path: Path) -> Utterance:
             meta=meta,
             path=path,
         )
+
+
+def save_utterance(
+    path: Path,
+    audio: npt.NDArray[np.float32],
+    segments: list[PhoneSegment],
+    *,
+    text: str,
+    engine: str,
+    voice: str,
+    meta: dict[str, Any],
+) -> None:
+    """Write one utterance atomically (a reader never sees a half-written .npz)."""
+    duration = len(audio) / int(meta.get("sample_rate", 16000))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.stem + ".npz.partial")  # not matched by */*.npz readers
+    with open(tmp, "wb") as fh:
+        np.savez(
+            fh,
+            audio=np.asarray(audio, np.float32),
+            phones=np.array([s.phone for s in segments], dtype=np.str_),
+            starts=np.array([s.start for s in segments], dtype=np.float32),
+            ends=np.array([min(s.end, duration) for s in segments], dtype=np.float32),
+            text=np.str_(text),
+            engine=np.str_(engine),
+            voice=np.str_(voice),
+            meta=np.str_(json.dumps(meta)),
+        )
+    os.replace(tmp, path)
 
 
 def iter_utterances(root: Path) -> Iterator[Utterance]:
