@@ -32,12 +32,24 @@ else:
 POLL_SECONDS = 0.1
 
 
+class LocalTask:
+    """Work that runs in Blender's own process (Render Clip), shown and cancelled like a worker job."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.fraction = 0.0
+        self.message = "Starting"
+        self.cancel_requested = False
+        self.finished = False
+
+
 class JobManager:
-    """Owns the worker client for this Blender session."""
+    """Owns the worker client for this Blender session (and knows the local task, if any)."""
 
     def __init__(self) -> None:
         self.client: Optional[WorkerClient] = None
         self._config: Optional[tuple[str, int]] = None
+        self.local: Optional[LocalTask] = None
 
     @property
     def job(self) -> Optional[Job]:
@@ -45,7 +57,15 @@ class JobManager:
 
     @property
     def busy(self) -> bool:
-        return self.client is not None and self.client.busy
+        """A worker job or a local task is running: Furrow does one thing at a time."""
+        return (self.client is not None and self.client.busy) or self.local is not None
+
+    @property
+    def busy_name(self) -> str:
+        if self.local is not None:
+            return self.local.name
+        job = self.job
+        return job.name if job is not None else "a job"
 
     def _client(self, context: bpy.types.Context) -> WorkerClient:
         prefs = preferences.get(context)
@@ -73,6 +93,8 @@ class JobManager:
         return self.client.poll() if self.client is not None else []
 
     def cancel(self) -> None:
+        if self.local is not None:
+            self.local.cancel_requested = True  # the task stops at its next step
         if self.client is not None:
             self.client.cancel()
 
@@ -125,8 +147,7 @@ class JobOperator(bpy.types.Operator):
             cls.poll_message_set(problem)
             return False
         if manager.busy:
-            job = manager.job
-            cls.poll_message_set(f"Furrow is busy: {job.name if job else 'a job'} is running")
+            cls.poll_message_set(f"Furrow is busy: {manager.busy_name} is running")
             return False
         return True
 
@@ -213,12 +234,14 @@ class JobOperator(bpy.types.Operator):
 
 
 def draw_progress(layout: bpy.types.UILayout, *, cancel: bool = True) -> bool:
-    """Draw the running job's progress bar (and a cancel button); False when idle."""
-    job = manager.job
-    if job is None or job.finished:
-        return False
+    """Draw the running job's (or local task's) progress bar and a cancel button; False when idle."""
+    task: Any = manager.local
+    if task is None:
+        task = manager.job
+        if task is None or task.finished:
+            return False
     row = layout.row(align=True)
-    row.progress(factor=job.fraction, type="BAR", text=f"{job.message} ({job.fraction:.0%})")
+    row.progress(factor=task.fraction, type="BAR", text=f"{task.message} ({task.fraction:.0%})")
     if cancel:
         row.operator("furrow.cancel_job", text="", icon="CANCEL")
     return True

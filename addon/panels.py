@@ -131,6 +131,34 @@ def draw_animate(layout: bpy.types.UILayout, context: bpy.types.Context) -> None
         layout.label(text=f"Keys at the scene's {scene_fps(context.scene):g} fps", icon="TIME")
 
 
+class FURROW_PT_render(_SidebarPanel):
+    bl_label = "Render"
+    bl_idname = "FURROW_PT_render"
+    bl_parent_id = "FURROW_PT_main"
+
+    def draw(self, context: bpy.types.Context) -> None:
+        assert self.layout is not None
+        draw_render(self.layout, context)
+
+
+def draw_render(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
+    from .scene.animation import scene_fps
+    from .scene.render import render_problem
+
+    problem = render_problem(context)
+    col = layout.column(align=True)
+    col.enabled = not problem and jobs.manager.local is None
+    col.operator("furrow.render_clip", text="Render Clip...", icon="RENDER_ANIMATION")
+    scene = context.scene
+    if problem:
+        layout.label(text=problem, icon="INFO")
+    elif scene is not None:
+        seconds = (scene.frame_end - scene.frame_start + 1) / scene_fps(scene)
+        camera = scene.camera.name if scene.camera is not None else "a portrait camera"
+        layout.label(text=f"Frames {scene.frame_start}-{scene.frame_end} ({seconds:.1f} s)", icon="TIME")
+        layout.label(text=f"Through {camera}", icon="CAMERA_DATA")
+
+
 class FURROW_PT_backend(_SidebarPanel):
     bl_label = "Backend"
     bl_idname = "FURROW_PT_backend"
@@ -148,4 +176,11 @@ def draw_backend(layout: bpy.types.UILayout, context: bpy.types.Context) -> None
     layout.operator("furrow.check_backend", icon="CHECKMARK")
 
 
-CLASSES = (FURROW_UL_identity, FURROW_PT_main, FURROW_PT_head, FURROW_PT_animate, FURROW_PT_backend)
+CLASSES = (
+    FURROW_UL_identity,
+    FURROW_PT_main,
+    FURROW_PT_head,
+    FURROW_PT_animate,
+    FURROW_PT_render,
+    FURROW_PT_backend,
+)

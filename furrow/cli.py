@@ -19,6 +19,7 @@ from .jobs.context import BaseContext
 
 if TYPE_CHECKING:
     from .heads.model import HeadModel
+    from .render.settings import RenderRequest
 
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
@@ -232,6 +233,82 @@ def _cmd_speech(args: argparse.Namespace) -> int:
     return 0
 
 
+RUNNER = Path(__file__).resolve().parent.parent / "addon" / "headless.py"
+"""The bpy-side runner: furrow/ never imports bpy, so rendering runs in a child Python that does."""
+
+
+def _render_request(args: argparse.Namespace) -> RenderRequest:
+    from .render.errors import RenderError
+    from .render.mux import check_output, find_tool
+    from .render.settings import RenderRequest, RenderSettings
+
+    audio = Path(args.audio).expanduser()
+    if not audio.is_file():
+        raise jobs.JobInputError(f"{audio}: no such file")
+    out = Path(args.out).expanduser().absolute()
+    curves = None if args.curves is None else Path(args.curves).expanduser().absolute()
+    try:
+        check_output(out)
+        if curves is not None:
+            check_output(curves, ".json")
+        find_tool("ffmpeg")
+    except RenderError as exc:
+        raise jobs.JobInputError(str(exc)) from None
+    settings = RenderSettings(
+        resolution=args.res,
+        aspect=args.aspect,
+        samples=args.samples,
+        denoise=not args.no_denoise,
+        fps=args.fps,
+        seconds=args.seconds,
+    )
+    problem = settings.problem()
+    if problem:
+        raise jobs.JobInputError(problem)
+    transcript = args.transcript
+    if transcript is not None and Path(transcript).expanduser().is_file():
+        transcript = str(Path(transcript).expanduser().absolute())  # the runner works elsewhere
+    return RenderRequest(
+        audio=str(audio.absolute()),
+        out=str(out),
+        transcript=transcript,
+        curves_out=None if curves is None else str(curves),
+        seed=args.seed,
+        settings=settings,
+    )
+
+
+def _cmd_render(args: argparse.Namespace) -> int:
+    import importlib.util
+    import os
+    import subprocess
+
+    request = _render_request(args)
+    if importlib.util.find_spec("bpy") is None:
+        raise jobs.MissingDependencyError(
+            "render needs Blender's Python module in this Python: pip install bpy==5.0.1 "
+            "(Python 3.11), or run this command with the .venv's python"
+        )
+    if not RUNNER.is_file():
+        raise jobs.MissingDependencyError(f"the add-on's headless runner is missing: {RUNNER}")
+    env = dict(os.environ)
+    if args.debug:
+        env["FURROW_DEBUG"] = "1"
+    if args.quiet:
+        env["FURROW_QUIET"] = "1"
+    proc = subprocess.Popen([sys.executable, str(RUNNER), request.to_json()], env=env)
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:
+        # The child got the same Ctrl+C: let it delete its frames and temporary file first.
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        raise
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m furrow",
@@ -286,6 +363,31 @@ def build_parser() -> argparse.ArgumentParser:
     speech.add_argument("--import", dest="import_csv", metavar="LLF.csv", help="read a Live Link Face CSV")
     speech.add_argument("--out", required=True, metavar="FILE", help="FILE.json or FILE.csv")
     speech.set_defaults(func=_cmd_speech)
+
+    render = sub.add_parser(
+        "render",
+        help="audio -> a lip-synced MP4 of the default head (Blender's Cycles, H.264 + AAC)",
+        description="Render a talking head: Add Head, Animate from Audio and Render Clip in Blender "
+        "(the bpy module of this Python), without a window.",
+    )
+    render.add_argument("audio", metavar="AUDIO", help="the voice recording (wav, flac, ogg, mp3 ...)")
+    render.add_argument(
+        "--transcript", metavar="TEXT|FILE", help="what is said (text, or a text file): exact phone timing"
+    )
+    render.add_argument("--res", type=int, default=512, metavar="PX", help="width in pixels (default 512)")
+    render.add_argument(
+        "--aspect", choices=["square", "portrait"], default="square", help="square 1:1 or portrait 4:5"
+    )
+    render.add_argument("--samples", type=int, default=32, metavar="N", help="Cycles samples (default 32)")
+    render.add_argument("--no-denoise", action="store_true", help="skip OpenImageDenoise")
+    render.add_argument("--fps", type=float, default=25.0, metavar="FPS", help="frame rate (default 25)")
+    render.add_argument(
+        "--seconds", type=float, metavar="S", help="render at most this many seconds (default: all of it)"
+    )
+    render.add_argument("--seed", type=int, default=0, help="seed for blinks and head motion (default 0)")
+    render.add_argument("--curves", metavar="FILE.json", help="also write the ARKit curves of the clip")
+    render.add_argument("--out", required=True, metavar="FILE.mp4", help="the clip to write")
+    render.set_defaults(func=_cmd_render)
     return parser
 
 

@@ -1,5 +1,5 @@
 """Operators, one module per user action."""
 
-from . import audio, backend, head
+from . import audio, backend, head, render
 
-CLASSES = (*backend.CLASSES, *head.CLASSES, *audio.CLASSES)
+CLASSES = (*backend.CLASSES, *head.CLASSES, *audio.CLASSES, *render.CLASSES)

@@ -14,6 +14,8 @@ import numpy as np
 import numpy.typing as npt
 from mathutils import Vector
 
+from ...furrow.render.framing import portrait_camera
+
 CAMERA = "Furrow Camera"
 LIGHTS = {
     # name: (energy W, size m, azimuth deg (0 = in front), elevation deg, distance m, colour)
@@ -34,28 +36,25 @@ def _object(name: str, data: Any, scene: bpy.types.Scene) -> bpy.types.Object:
     return obj
 
 
-def face_frame(obj: bpy.types.Object) -> tuple[npt.NDArray[np.float32], float]:
-    """Centre and height of the face region of a head (world space), from its bounding box."""
+def face_bounds(obj: bpy.types.Object) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+    """World-space bounding box (lo, hi) of a head."""
     box = np.array([(obj.matrix_world @ Vector(c)).to_tuple() for c in obj.bound_box], dtype=np.float32)
-    lo, hi = box.min(axis=0), box.max(axis=0)
-    height = float(hi[2] - lo[2])
-    centre = np.array([(lo[0] + hi[0]) / 2, lo[1], lo[2] + 0.6 * height], dtype=np.float32)
-    return centre, height
+    return box.min(axis=0), box.max(axis=0)
 
 
 def stage_head(context: bpy.types.Context, obj: bpy.types.Object, *, zoom: float = 1.0) -> bpy.types.Object:
     """Point a camera at the face of ``obj`` and light it; returns the camera (made the scene's)."""
     scene = context.scene
     assert scene is not None
-    centre, height = face_frame(obj)
+    lo, hi = face_bounds(obj)
+    framing = portrait_camera(lo, hi, lens=85.0, sensor_width=36.0, zoom=zoom)
+    centre = np.array(framing.centre, dtype=np.float32)
     cam_data = bpy.data.cameras.get(CAMERA) or bpy.data.cameras.new(CAMERA)
-    cam_data.lens = 85.0
-    cam_data.sensor_width = 36.0
+    cam_data.lens = framing.lens
+    cam_data.sensor_width = framing.sensor_width
+    cam_data.sensor_fit = "AUTO"
     cam = _object(CAMERA, cam_data, scene)
-    # Distance so the face (about 0.75 of the head's height) fills ~80% of the frame height.
-    fov = 2 * math.atan(cam_data.sensor_width / (2 * cam_data.lens))
-    distance = (0.75 * height / 0.8) / (2 * math.tan(fov / 2)) / zoom
-    cam.location = (float(centre[0]), float(centre[1]) - distance, float(centre[2]))
+    cam.location = framing.location
     cam.rotation_euler = (math.pi / 2, 0.0, 0.0)
     scene.camera = cam
     for name, (energy, size, azimuth, elevation, dist, colour) in LIGHTS.items():

@@ -8,7 +8,7 @@ folder name ``furrow`` (a CI clone's folder name is arbitrary), and enabled as
 from __future__ import annotations
 
 import importlib
-import tempfile
+import importlib.util
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -37,17 +37,23 @@ def disable(addon_utils: Any) -> None:
         raise errors[0]
 
 
+def headless() -> ModuleType:
+    """addon/headless.py, loaded by path (it imports nothing relatively): the same enabling code
+    the CLI's runner uses."""
+    spec = importlib.util.spec_from_file_location("furrow_headless", ROOT / "addon" / "headless.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 @pytest.fixture(scope="session")
 def furrow_ext() -> Iterator[ModuleType]:
     import addon_utils
     import bpy
 
-    repo_dir = Path(tempfile.mkdtemp(prefix="furrow-ext-repo-"))
-    (repo_dir / "furrow").symlink_to(ROOT, target_is_directory=True)
-    repos = bpy.context.preferences.extensions.repos
-    if REPO not in {r.module for r in repos}:
-        repos.new(name=REPO, module=REPO, custom_directory=str(repo_dir), source="USER")
-    mod = enable(addon_utils)
+    mod: ModuleType = headless().enable_checkout(REPO, ROOT)
+    assert mod.__name__ == MODULE
     yield mod
     if MODULE in bpy.context.preferences.addons:
         disable(addon_utils)
