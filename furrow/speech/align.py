@@ -101,6 +101,13 @@ def _decoder(kind: str) -> Any:
     return dec
 
 
+def reset_decoders() -> None:
+    """Drop the cached decoders: words added at run time stay in a decoder's dictionary and
+    slow its searches, so a long batch of other-language prompts starts afresh now and then."""
+    with _LOCK:
+        _DECODERS.clear()
+
+
 def _pcm16(audio: Audio) -> bytes:
     samples = audio.samples
     if audio.rate != SAMPLE_RATE:
@@ -162,11 +169,17 @@ def _contiguous(raw: list[tuple[str, float, float]], duration: float) -> list[Ph
 _NOT_WORD = re.compile(r"[^a-z0-9']+")
 
 
-def transcript_words(text: str) -> list[str]:
+_NOT_WORD_ANY = re.compile(r"[^\w']+")  # other languages: any script's letters
+
+
+def transcript_words(text: str, language: str = "en") -> list[str]:
     """Lower-case words of a transcript: bracketed notes ([laughs]) and punctuation dropped,
     hyphens split words, apostrophes inside words kept ("party's")."""
-    text = re.sub(r"\[[^\]]*\]|<[^>]*>|\([^)]*\)", " ", text.lower()).replace("&", " and ")
-    words = [w.strip("'") for w in _NOT_WORD.split(text)]
+    text = re.sub(r"\[[^\]]*\]|<[^>]*>|\([^)]*\)", " ", text.lower())
+    if language == "en":
+        words = [w.strip("'") for w in _NOT_WORD.split(text.replace("&", " and "))]
+    else:
+        words = [w.strip("'_") for w in _NOT_WORD_ANY.split(text)]
     return [w for w in words if w]
 
 
@@ -240,9 +253,31 @@ _IPA: dict[str, tuple[str, ...]] = {
     "ʍ": ("W",),
     "x": ("K",),
     "ç": ("HH",),
+    # other languages (espeak-ng es/fr/it/ru), nearest English phone by mouth shape
+    "tɕ": ("CH",),
+    "ts": ("T", "S"),
+    "dz": ("D", "Z"),
+    "β": ("W",),  # bilabial approximant: lips near, not closed
+    "ʁ": ("R",),
+    "ʀ": ("R",),
+    "y": ("UW",),
+    "ø": ("ER",),
+    "œ": ("ER",),
+    "ɲ": ("N", "Y"),
+    "ʎ": ("L", "Y"),
+    "ɣ": ("G",),
+    "ɨ": ("IH",),
+    "ɵ": ("OW",),
+    "ʂ": ("SH",),
+    "ʐ": ("ZH",),
+    "ɕ": ("SH",),
+    "ɦ": ("HH",),
+    "ʋ": ("V",),
+    "ɥ": ("Y",),
+    "ɯ": ("UW",),
 }
 _IPA_KEYS = sorted(_IPA, key=len, reverse=True)
-_IPA_DROP = re.compile("[ˈˌːˑ\u200d\u0329\u0303\u02de\u0361.\\-]")
+_IPA_DROP = re.compile("[ˈˌːˑ\u200d\u0329\u0303\u02de\u0361\u02b2.\\-]|\\([a-z-]+\\)")
 
 
 def ipa_to_arpabet(ipa: str) -> list[str]:
@@ -264,8 +299,11 @@ def ipa_to_arpabet(ipa: str) -> list[str]:
     return out
 
 
-def espeak_phones(word: str) -> list[str]:
-    """ARPAbet phones of ``word`` by espeak-ng's letter-to-sound rules (US English)."""
+ESPEAK_VOICES = {"en": "en-us", "es": "es", "fr": "fr", "it": "it", "ru": "ru"}
+
+
+def espeak_phones(word: str, language: str = "en") -> list[str]:
+    """ARPAbet phones of ``word`` by espeak-ng's letter-to-sound rules (US English by default)."""
     exe = shutil.which("espeak-ng")
     if exe is None:
         raise AlignmentError(
@@ -274,7 +312,7 @@ def espeak_phones(word: str) -> list[str]:
         )
     try:
         proc = subprocess.run(
-            [exe, "-q", "--ipa", "-v", "en-us", "--", word],
+            [exe, "-q", "--ipa", "-v", ESPEAK_VOICES.get(language, language), "--", word],
             capture_output=True,
             text=True,
             timeout=20,
@@ -288,19 +326,25 @@ def espeak_phones(word: str) -> list[str]:
     return phones
 
 
-def _ensure_words(dec: Any, words: list[str]) -> list[str]:
-    """Add each word the dictionary lacks (pronounced by espeak-ng); returns the words added."""
-    added: list[str] = []
-    for word in dict.fromkeys(words):
-        if dec.lookup_word(word) is not None:
-            continue
-        phones = espeak_phones(word)
+def _dict_key(word: str, language: str) -> str:
+    """The decoder's dictionary entry for a word: the word itself in English; for another
+    language an ASCII key of its own (its pronunciation is not the English one)."""
+    return word if language == "en" else f"{language}_{word.encode('utf-8').hex()}"
+
+
+def _ensure_words(dec: Any, words: list[str], language: str = "en") -> list[str]:
+    """Add each word the dictionary lacks (pronounced by espeak-ng); returns the words added.
+
+    The search is rebuilt once, after the last word: rebuilding per word grows slower with
+    every word the dictionary holds."""
+    missing = [w for w in dict.fromkeys(words) if dec.lookup_word(_dict_key(w, language)) is None]
+    entries = [(_dict_key(w, language), " ".join(espeak_phones(w, language))) for w in missing]
+    for i, (word, (key, phones)) in enumerate(zip(missing, entries, strict=True)):
         try:
-            dec.add_word(word, " ".join(phones), True)
+            dec.add_word(key, phones, i == len(entries) - 1)
         except RuntimeError as exc:
             raise AlignmentError(f"pocketsphinx refused the pronunciation of {word!r} ({exc})") from exc
-        added.append(word)
-    return added
+    return missing
 
 
 # --- public API ---------------------------------------------------------------------
@@ -344,10 +388,16 @@ def _implausible(raw: list[_RawWord], words: list[str]) -> str:
     return ""
 
 
-def align_words(audio: Audio, transcript: str) -> list[WordSegment]:
+def align_words(audio: Audio, transcript: str, language: str = "en") -> list[WordSegment]:
     """Forced alignment of ``transcript`` to ``audio``: word spans with their phones (pauses as
-    "<sil>" words). Raises AlignmentError when the text cannot be aligned."""
-    words = transcript_words(transcript)
+    "<sil>" words). Raises AlignmentError when the text cannot be aligned.
+
+    ``language`` other than "en" (es, fr, it, ru: training data only) pronounces every word
+    with espeak-ng in that language, mapped onto the English phones and acoustic model:
+    approximate, but lip closures (m, b, p are the same everywhere) land where they are."""
+    spoken = transcript_words(transcript, language)
+    words = [_dict_key(w, language) for w in spoken]
+    spoken_of = dict(zip(words, spoken, strict=True))
     if not words:
         raise AlignmentError("the transcript holds no words to align")
     if audio.duration < 0.1:
@@ -361,7 +411,7 @@ def align_words(audio: Audio, transcript: str) -> list[WordSegment]:
         for attempt in range(len(_ALIGN_BEAMS)):
             kind = f"align{attempt}"
             dec = _decoder(kind)
-            _ensure_words(dec, words)
+            _ensure_words(dec, spoken, language)
             try:
                 raw_words = _align_once(dec, words, pcm)
             except RuntimeError as exc:
@@ -377,6 +427,7 @@ def align_words(audio: Audio, transcript: str) -> list[WordSegment]:
     out: list[WordSegment] = []
     for name, start, end, phones in raw_words:
         word = re.sub(r"\(\d+\)$", "", name)  # alternative pronunciations: was(2)
+        word = spoken_of.get(word, word)
         if word.startswith("<") or word.startswith("+"):
             word = "<sil>"
         segs = tuple(PhoneSegment(p, round(s, 4), round(e, 4)) for p, s, e in phones if e > s)
@@ -384,10 +435,10 @@ def align_words(audio: Audio, transcript: str) -> list[WordSegment]:
     return out
 
 
-def align_transcript(audio: Audio, transcript: str) -> list[PhoneSegment]:
+def align_transcript(audio: Audio, transcript: str, language: str = "en") -> list[PhoneSegment]:
     """Phones of ``transcript`` timed against ``audio`` (10 ms), contiguous over the recording,
     silence between words. Raises AlignmentError when the text cannot be aligned."""
-    raw = [(p.phone, p.start, p.end) for w in align_words(audio, transcript) for p in w.phones]
+    raw = [(p.phone, p.start, p.end) for w in align_words(audio, transcript, language) for p in w.phones]
     return _contiguous(raw, audio.duration)
 
 

@@ -40,6 +40,17 @@ POCKETSPHINX_DATA = Path("/usr/share/pocketsphinx/test/data")
 ASTERISK_SOUNDS = Path("/usr/share/asterisk/sounds/en_US_f_Allison")
 ASTERISK_TRANSCRIPTS = Path("/usr/share/doc/asterisk-core-sounds-en/core-sounds-en.txt.gz")
 SETS = ("cards", "librivox", "asterisk")
+# The Asterisk prompts in other languages (Debian asterisk-core-sounds-<lang>[-g722]):
+# set -> (language, speaker folder). Their truth is approximate (espeak-ng pronunciations
+# on the English acoustic model), so they are not in "all"; es (Allison again), fr (June)
+# and ru are adaptation data; it (Carlo, the only male voice) is never trained on.
+OTHER_LANGUAGES = {
+    "asterisk-es": ("es", "es_MX_f_Allison"),
+    "asterisk-fr": ("fr", "fr_CA_f_June"),
+    "asterisk-ru": ("ru", "ru_RU_f_IvrvoiceRU"),
+    "asterisk-it": ("it", "it_IT_m_Carlo"),
+}
+HELD_OUT_SPEAKER_SETS = ("asterisk-it",)
 
 
 class EvalDataError(RuntimeError):
@@ -52,6 +63,7 @@ class EvalItem:
     name: str
     path: Path
     transcript: str
+    language: str = "en"
 
 
 def _sphinx_transcripts(path: Path) -> dict[str, str]:
@@ -84,32 +96,46 @@ def _asterisk_text(text: str) -> str:
     return text.strip()
 
 
-def asterisk_items() -> list[EvalItem]:
-    if not ASTERISK_TRANSCRIPTS.is_file() or not ASTERISK_SOUNDS.is_dir():
+def _prompts(set_name: str, language: str, sounds: Path, transcripts: Path) -> list[EvalItem]:
+    package = f"asterisk-core-sounds-{language}"
+    if not transcripts.is_file() or not sounds.is_dir():
         raise EvalDataError(
-            "the Asterisk prompts are missing: install the Debian packages asterisk-core-sounds-en "
-            "and asterisk-core-sounds-en-g722 (./scripts/setup)"
+            f"the Asterisk prompts ({set_name}) are missing: install the Debian packages {package} "
+            f"and {package}-g722 (./scripts/setup)"
         )
     items = []
-    with gzip.open(ASTERISK_TRANSCRIPTS, "rt", encoding="utf-8", errors="replace") as fh:
+    with gzip.open(transcripts, "rt", encoding="utf-8-sig", errors="replace") as fh:
         for line in fh:
             if line.startswith(";") or ": " not in line:
                 continue
             key, text = line.split(": ", 1)
-            key, text = key.strip(), text.strip()
-            if not text or "[" in text or not transcript_words(text):
+            key, text = key.strip(), text.strip().strip('"')
+            if not text or "[" in text or not transcript_words(text, language):
                 continue  # tones, beeps and silences: nothing spoken
-            path = ASTERISK_SOUNDS / f"{key}.g722"
+            path = sounds / f"{key}.g722"
             if path.is_file():
-                items.append(EvalItem("asterisk", key, path, _asterisk_text(text)))
+                items.append(EvalItem(set_name, key, path, _asterisk_text(text), language))
     return sorted(items, key=lambda it: it.name)
 
 
+def asterisk_items() -> list[EvalItem]:
+    return _prompts("asterisk", "en", ASTERISK_SOUNDS, ASTERISK_TRANSCRIPTS)
+
+
+def other_language_items(set_name: str) -> list[EvalItem]:
+    language, speaker = OTHER_LANGUAGES[set_name]
+    transcripts = Path(f"/usr/share/doc/asterisk-core-sounds-{language}/core-sounds-{language}.txt.gz")
+    return _prompts(set_name, language, ASTERISK_SOUNDS.parent / speaker, transcripts)
+
+
 SPLITS = ("eval", "adapt", "all")
+ALL_SETS = (*SETS, *OTHER_LANGUAGES)
 
 
 def is_adaptation(item: EvalItem) -> bool:
     """Is this recording in the adaptation split (training data, never scored)?"""
+    if item.set in OTHER_LANGUAGES:
+        return item.set not in HELD_OUT_SPEAKER_SETS
     if item.set != "asterisk":
         return False
     return int(hashlib.md5(item.name.encode("utf-8")).hexdigest(), 16) % 2 == 0
@@ -128,8 +154,10 @@ def items(which: str = "all", limit: Optional[int] = None, split: str = "eval") 
             got = _sphinx_set("librivox", "transcription")
         elif s == "asterisk":
             got = asterisk_items()
+        elif s in OTHER_LANGUAGES:
+            got = other_language_items(s)
         else:
-            raise ValueError(f"unknown evaluation set {s!r} (expected one of {', '.join(SETS)} or all)")
+            raise ValueError(f"unknown evaluation set {s!r} (expected one of {', '.join(ALL_SETS)} or all)")
         if split != "all":
             got = [it for it in got if is_adaptation(it) == (split == "adapt")]
         out.extend(got[:limit] if limit is not None else got)
@@ -224,7 +252,7 @@ def evaluate(
         n = max(1, round(audio.duration * fps))
         t0 = time.perf_counter()
         try:
-            segments = align_transcript(audio, item.transcript)
+            segments = align_transcript(audio, item.transcript, item.language)
         except AlignmentError as exc:
             skipped.append(f"{item.set}/{item.name}: ground truth unavailable ({exc})")
             continue
@@ -311,7 +339,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         prog="scripts/eval_speech",
         description="Speech animation on real recorded speech against aligned-transcript ground truth.",
     )
-    parser.add_argument("--set", default="all", choices=[*SETS, "all"], help="which recordings (default all)")
+    parser.add_argument(
+        "--set", default="all", choices=[*ALL_SETS, "all"], help="which recordings (default all)"
+    )
     parser.add_argument("--limit", type=int, help="at most N recordings per set")
     parser.add_argument(
         "--split",

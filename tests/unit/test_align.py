@@ -126,3 +126,21 @@ def test_allphone_recognition_finds_phones_and_the_speech_boundaries(audio: Audi
 def test_allphone_on_silence_is_silence() -> None:
     segments = recognize_phones(Audio(np.zeros(8000, np.float32), 16000, 16000, 1))
     assert [s.phone for s in segments] == [SILENCE]
+
+
+def test_other_languages_align_with_espeak_pronunciations() -> None:
+    """An Italian prompt (Carlo, asterisk-core-sounds-it) aligns with Italian pronunciations
+    mapped onto the English phones: its words come back in order, its bilabials are there."""
+    from furrow.speech.evaldata import EvalDataError, items, load_item_audio
+
+    try:
+        prompt = next(it for it in items("asterisk-it", split="all") if it.name == "agent-newlocation")
+    except (EvalDataError, StopIteration):
+        pytest.skip("Debian asterisk-core-sounds-it(-g722) is not installed (./scripts/setup)")
+    audio = load_item_audio(prompt)
+    words = [w for w in align_words(audio, prompt.transcript, "it") if w.word != "<sil>"]
+    assert [w.word for w in words][:4] == ["prego", "digitare", "un", "nuovo"]
+    assert [p.phone for p in words[0].phones][0] == "P"
+    assert all(0 <= w.start < w.end <= audio.duration + 0.01 for w in words)
+    # the same spelling in English is a different dictionary entry
+    assert espeak_phones("prego", "it") != espeak_phones("prego")
