@@ -8,13 +8,14 @@ from typing import Any, Optional
 import bpy
 from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, StringProperty
 
-from ...furrow.render.errors import RenderError
+from ...furrow.render.errors import RenderCancelled, RenderError
 from ...furrow.render.settings import RenderSettings
 from ..jobs import LocalTask, OpResult, _redraw_all, manager
 from ..scene.animation import scene_fps
 from ..scene.render import ClipRender, render_problem
 from .filebrowser import open_browser
 
+CANCELLED = "Render Clip: cancelled; no file was written"
 TICK_SECONDS = 0.01  # the timer only hands control back between frames; a frame takes far longer
 
 
@@ -158,7 +159,9 @@ class FURROW_OT_render_clip(bpy.types.Operator):
         try:
             while not self._render.step():
                 if task.cancel_requested:  # Cancel Furrow Job, e.g. from a progress hook
-                    return self._abort("Render Clip: cancelled; no file was written", "WARNING")
+                    return self._abort(CANCELLED, "WARNING")
+        except RenderCancelled:
+            return self._abort(CANCELLED, "WARNING")
         except RenderError as exc:
             return self._abort(str(exc))
         except KeyboardInterrupt:
@@ -190,11 +193,14 @@ class FURROW_OT_render_clip(bpy.types.Operator):
             task.cancel_requested = True
         if task.cancel_requested:
             self._stop_timer(context)
-            return self._abort("Render Clip: cancelled; no file was written", "WARNING")
+            return self._abort(CANCELLED, "WARNING")
         if event.type != "TIMER":
             return {"PASS_THROUGH"}
         try:
             done = render.step()
+        except RenderCancelled:
+            self._stop_timer(context)
+            return self._abort(CANCELLED, "WARNING")
         except RenderError as exc:
             self._stop_timer(context)
             return self._abort(str(exc))

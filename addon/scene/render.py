@@ -19,7 +19,7 @@ from typing import Any, Optional
 
 import bpy
 
-from ...furrow.render.errors import EncodeError, RenderError
+from ...furrow.render.errors import EncodeError, RenderCancelled, RenderError
 from ...furrow.render.mux import FRAME_PATTERN, check_output, encode_mp4, find_tool
 from ...furrow.render.settings import RenderSettings
 from . import stage
@@ -201,6 +201,8 @@ class ClipRender:
         self.scene.frame_set(frame)
         self.scene.render.filepath = str(self.tmp / (FRAME_PATTERN % (self.done + 1)))
         result = bpy.ops.render.render(write_still=True, scene=self.scene.name)
+        if "CANCELLED" in (result or set()):  # Esc pressed while Blender itself was rendering
+            raise RenderCancelled("Render Clip: cancelled; no file was written")
         if "FINISHED" not in (result or set()) or not Path(self.scene.render.filepath).is_file():
             raise RenderError(f"Cycles did not render frame {frame}")
         self.done += 1
@@ -253,4 +255,12 @@ class ClipRender:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-__all__ = ["HEAD_MISSING", "ClipRender", "EncodeError", "RenderError", "any_head", "render_problem"]
+__all__ = [
+    "HEAD_MISSING",
+    "ClipRender",
+    "EncodeError",
+    "RenderCancelled",
+    "RenderError",
+    "any_head",
+    "render_problem",
+]

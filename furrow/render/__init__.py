@@ -4,7 +4,7 @@ Blender renders the frames (addon/scene/render.py); everything before and after
 that (what to render, how to encode it, how to check it) lives here.
 """
 
-from .errors import EncodeError, FfmpegMissingError, OutputError, RenderError
+from .errors import EncodeError, FfmpegMissingError, OutputError, RenderCancelled, RenderError
 from .settings import ASPECTS, RenderRequest, RenderSettings
 
 __all__ = [
@@ -12,6 +12,7 @@ __all__ = [
     "EncodeError",
     "FfmpegMissingError",
     "OutputError",
+    "RenderCancelled",
     "RenderError",
     "RenderRequest",
     "RenderSettings",

@@ -21,3 +21,7 @@ class OutputError(RenderError):
 
 class EncodeError(RenderError):
     """ffmpeg ran and failed (disk full, bad input); no file was left under the final name."""
+
+
+class RenderCancelled(RenderError):
+    """The artist stopped the render (Esc inside Blender's own render); nothing was written."""
