@@ -251,6 +251,8 @@ def _render_request(args: argparse.Namespace) -> RenderRequest:
         check_output(out)
         if curves is not None:
             check_output(curves, ".json")
+        if args.sheet is not None:
+            check_output(Path(args.sheet).expanduser().absolute(), ".png")
         find_tool("ffmpeg")
     except RenderError as exc:
         raise jobs.JobInputError(str(exc)) from None
@@ -298,7 +300,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
         env["FURROW_QUIET"] = "1"
     proc = subprocess.Popen([sys.executable, str(RUNNER), request.to_json()], env=env)
     try:
-        return proc.wait()
+        code = proc.wait()
     except KeyboardInterrupt:
         # The child got the same Ctrl+C: let it delete its frames and temporary file first.
         try:
@@ -307,6 +309,12 @@ def _cmd_render(args: argparse.Namespace) -> int:
             proc.kill()
             proc.wait()
         raise
+    if code == 0 and args.sheet is not None:
+        from .render.sheet import sheet_from_video
+
+        sheet = sheet_from_video(Path(request.out), Path(args.sheet).expanduser())
+        print(f"wrote {sheet}")
+    return code
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -386,6 +394,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     render.add_argument("--seed", type=int, default=0, help="seed for blinks and head motion (default 0)")
     render.add_argument("--curves", metavar="FILE.json", help="also write the ARKit curves of the clip")
+    render.add_argument("--sheet", metavar="FILE.png", help="also write a contact sheet of 8 frames")
     render.add_argument("--out", required=True, metavar="FILE.mp4", help="the clip to write")
     render.set_defaults(func=_cmd_render)
     return parser

@@ -37,3 +37,26 @@ def contact_sheet(
     with atomic_path(out) as tmp:
         sheet.save(tmp, format="PNG")
     return out
+
+
+def sheet_from_video(video: Path, out: Path, *, count: int = 8, columns: int = 4) -> Path:
+    """A contact sheet of ``count`` frames spread evenly over a clip, each labelled with its time:
+    a quick look at a render without opening a player."""
+    import tempfile
+
+    from PIL import Image
+
+    from .probe import probe, read_frame
+
+    (stream, *_) = probe(video).of_kind("video")
+    n = max(1, stream.n_frames)
+    fps = stream.fps or 25.0
+    picks = sorted({round(i * (n - 1) / max(1, count - 1)) for i in range(min(count, n))})
+    with tempfile.TemporaryDirectory(prefix="furrow-sheet-") as tmp:
+        paths = []
+        for i in picks:
+            path = Path(tmp) / f"{i:05d}.png"
+            Image.fromarray(read_frame(video, i, (stream.width, stream.height))).save(path)
+            paths.append(path)
+        labels = [f"{i / fps:.2f} s" for i in picks]
+        return contact_sheet(paths, out, columns=columns, labels=labels)

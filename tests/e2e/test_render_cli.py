@@ -12,6 +12,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 import soundfile
+from PIL import Image
 
 from furrow.curves import Curves
 from furrow.heads.default import load_default_head
@@ -35,7 +36,7 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, subproce
     out, curves = folder / "clip.mp4", folder / "curves.json"
     cmd = [sys.executable, "-m", "furrow", "render", str(wav), "--transcript", TEXT]
     cmd += ["--res", str(RES), "--samples", "4", "--fps", str(FPS), "--seconds", str(SECONDS)]
-    cmd += ["--curves", str(curves), "--out", str(out)]
+    cmd += ["--curves", str(curves), "--sheet", str(folder / "sheet.png"), "--out", str(out)]
     env = {**os.environ, "NUMBA_CACHE_DIR": str(ROOT / ".cache" / "numba")}
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
     return out, curves, proc
@@ -46,7 +47,9 @@ def test_the_cli_writes_one_h264_and_one_aac_stream_as_long_as_asked(
 ) -> None:
     out, _curves, proc = clip
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert proc.stdout.strip() == f"wrote {out}"
+    assert proc.stdout.splitlines() == [f"wrote {out}", f"wrote {out.parent / 'sheet.png'}"]
+    with Image.open(out.parent / "sheet.png") as sheet:  # 8 frames, 4 a row, 4 px gaps
+        assert sheet.size == (4 * RES + 5 * 4, 2 * RES + 3 * 4)
     assert "Traceback" not in proc.stderr
     assert "[100.0%] render: done" in proc.stderr and "render: rendered frame 50/50" in proc.stderr
     info = probe(out)

@@ -18,7 +18,7 @@ from furrow.render import EncodeError, FfmpegMissingError, OutputError, RenderRe
 from furrow.render.framing import portrait_camera, project
 from furrow.render.mux import FRAME_PATTERN, check_output, encode_mp4, fps_rational
 from furrow.render.probe import probe, read_frame
-from furrow.render.sheet import contact_sheet
+from furrow.render.sheet import contact_sheet, sheet_from_video
 
 ROOT = Path(__file__).resolve().parents[2]
 W, H = 64, 48
@@ -203,3 +203,12 @@ def test_cli_render_refuses_bad_input_before_starting_blender(
         assert err.startswith("furrow: error: ") and words in err, err
         assert err.count("\n") == 1 and "Traceback" not in err
     assert not (tmp_path / "c.mp4").exists()
+
+
+def test_a_sheet_from_a_clip_shows_frames_from_start_to_end(tmp_path: Path) -> None:
+    clip = encode_mp4(_frames(tmp_path / "f", 25), 25.0, tmp_path / "clip.mp4")
+    sheet = sheet_from_video(clip, tmp_path / "sheet.png", count=3, columns=3)
+    img = np.asarray(Image.open(sheet).convert("RGB")).astype(int)
+    assert img.shape == (H + 2 * 4, 3 * W + 4 * 4, 3)
+    reds = [img[4 + H - 3, 4 + k * (W + 4) + W - 3, 0] for k in range(3)]  # frames 1, 13, 25
+    assert reds == pytest.approx([8, 104, 200], abs=6)
