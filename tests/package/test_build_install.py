@@ -28,6 +28,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILD = ROOT / "scripts" / "build_extension"
+SAMPLE = ROOT / "samples" / "demo_speech.flac"  # 4.8 s of speech
 
 # Runs in a fresh bpy process (BLENDER_USER_RESOURCES is set in its environment,
 # so Blender reads it at import). The dev venv also has torch; a real Blender's
@@ -65,6 +66,21 @@ SCRIPT = textwrap.dedent(
     added = str(bpy.ops.furrow.add_head(source="DEFAULT")) if has_op else "no operator"
     head = bpy.context.active_object
     head_keys = len(head.data.shape_keys.key_blocks) if head is not None and head.data.shape_keys else 0
+    started = time.monotonic()
+    animated = str(bpy.ops.furrow.animate_from_audio(filepath=sys.argv[2])) if has_op else "no operator"
+    animate_s = time.monotonic() - started
+    keys = head.data.shape_keys if head is not None else None
+    action = keys.animation_data.action if keys is not None and keys.animation_data else None
+    keyed = set()
+    if action is not None:
+        for layer in getattr(action, "layers", []):
+            for strip in layer.strips:
+                for bag in strip.channelbags:
+                    keyed |= {fc.data_path for fc in bag.fcurves if len(fc.keyframe_points) > 1}
+        keyed |= {fc.data_path for fc in getattr(action, "fcurves", []) if len(fc.keyframe_points) > 1}
+    scene = bpy.context.scene
+    strips = scene.sequence_editor.strips_all if scene.sequence_editor else []
+    sounds = [s.sound.filepath for s in strips if s.type == "SOUND"]
     print("RESULT" + json.dumps({
         "installed": sorted(installed),
         "install_s": install_s,
@@ -77,6 +93,11 @@ SCRIPT = textwrap.dedent(
         "torch_path": data.get("torch_path", ""),
         "added": added,
         "head_keys": head_keys,
+        "animated": animated,
+        "animate_s": animate_s,
+        "keyed": sorted(keyed),
+        "sounds": sounds,
+        "frame_end": scene.frame_end,
         "site": site,
         "ext_dir": os.path.dirname(sys.modules[module].__file__),
     }))
@@ -141,7 +162,7 @@ def test_built_zip_installs_enables_and_runs_backend(scratch: Path) -> None:
     env.pop("PYTHONPATH", None)  # nothing from the checkout: only what the zip installed
     started = time.monotonic()
     run = subprocess.run(
-        [sys.executable, "-c", SCRIPT, str(zip_path)],
+        [sys.executable, "-c", SCRIPT, str(zip_path), str(SAMPLE)],
         capture_output=True,
         text=True,
         timeout=600,
@@ -156,7 +177,7 @@ def test_built_zip_installs_enables_and_runs_backend(scratch: Path) -> None:
     print(
         f"build {build_s:.0f} s; zip {zip_path.stat().st_size / 1e6:.0f} MB; "
         f"install+enable {result['install_s']:.1f} s; check_backend {result['check_s']:.1f} s; "
-        f"install subprocess {install_run_s:.0f} s"
+        f"animate_from_audio {result['animate_s']:.1f} s; install subprocess {install_run_s:.0f} s"
     )
 
     assert result["installed"] == ["FINISHED"]
@@ -165,6 +186,13 @@ def test_built_zip_installs_enables_and_runs_backend(scratch: Path) -> None:
     assert result["checked"] == "{'FINISHED'}", run.stderr[-2000:]
     assert result["summary"].startswith("torch 2.13.0"), result["summary"]
     assert result["added"] == "{'FINISHED'}" and result["head_keys"] == 53  # Add Head from the installed copy
+    # Animate from Audio from the installed copy: speech model, librosa and soundfile all from the zip
+    assert result["animated"] == "{'FINISHED'}", run.stderr[-2000:]
+    keyed = set(result["keyed"])
+    assert {'key_blocks["jawOpen"].value', 'key_blocks["mouthClose"].value'} <= keyed, sorted(keyed)[:10]
+    assert len(keyed) >= 40
+    assert [Path(s).name for s in result["sounds"]] == [SAMPLE.name]
+    assert result["frame_end"] >= 1 + int(4.7 * 24)  # the scene covers the 4.8 s recording
     assert (
         Path(result["ext_dir"]).resolve() == (resources / "extensions" / "user_default" / "furrow").resolve()
     )
