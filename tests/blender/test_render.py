@@ -103,6 +103,33 @@ def test_a_short_render_writes_the_clip_and_restores_the_settings(
     assert "Through Furrow Camera" in layout.texts()
 
 
+def test_a_preview_render_puts_the_skin_and_subdivision_back(
+    head_scene: Any, blender: Any, tmp_path: Path
+) -> None:
+    def looks(scene: Any) -> list[Any]:
+        objs = [o for o in scene.objects if o.type == "MESH"]
+        mods = [m.render_levels for o in objs for m in o.modifiers if m.type == "SUBSURF"]
+        slots = [s.material for o in objs for s in o.material_slots if s.material is not None]
+        nodes = [n.subsurface_method for m in slots for n in m.node_tree.nodes if n.type == "BSDF_PRINCIPLED"]
+        c = scene.cycles
+        return [mods, nodes, c.denoising_quality, c.denoising_prefilter, c.use_adaptive_sampling]
+
+    before = looks(head_scene)
+    assert 2 in before[0] and "BURLEY" not in before[1]  # the head renders at Subdivision 2, random walk
+    render = importlib.import_module(f"{MODULE}.addon.scene.render")
+    during: list[list[Any]] = []
+    hook = lambda fraction, message: during.append(looks(head_scene))  # noqa: E731
+    out = tmp_path / "clip.mp4"
+    render.progress_hooks.append(hook)
+    try:
+        assert blender.ops.furrow.render_clip(filepath=str(out), quality="preview", **FAST) == {"FINISHED"}
+    finally:
+        render.progress_hooks.remove(hook)
+    assert max(during[0][0]) == 1 and set(during[0][1]) == {"BURLEY"}
+    assert probe(out).streams[0].n_frames == 3
+    assert looks(head_scene) == before
+
+
 def test_every_property_says_what_it_does(blender: Any) -> None:
     op = blender.ops.furrow.render_clip.get_rna_type()
     assert op.description

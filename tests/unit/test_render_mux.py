@@ -181,7 +181,10 @@ def test_settings_check_themselves_and_travel_as_json() -> None:
     assert "aspect" in RenderSettings(aspect="wide").problem()
     assert "fps" in RenderSettings(fps=0).problem()
     assert "seconds" in RenderSettings(seconds=-1).problem()
-    req = RenderRequest(audio="a.wav", out="c.mp4", transcript="hi", settings=RenderSettings(samples=4))
+    assert "quality" in RenderSettings(quality="draft").problem()
+    assert RenderSettings().quality == "final" and RenderSettings(quality="preview").problem() == ""
+    settings = RenderSettings(samples=4, quality="preview")
+    req = RenderRequest(audio="a.wav", out="c.mp4", transcript="hi", settings=settings)
     assert RenderRequest.from_json(req.to_json()) == req
     assert json.loads(req.to_json())["settings"]["samples"] == 4
 
