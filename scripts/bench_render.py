@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Benchmark Render Clip: seconds per frame of the default head with Cycles on the CPU.
 
-Run: .venv/bin/python scripts/bench_render.py [--res 512] [--samples 32] [--frames 6] [--runs 3]
+Run: .venv/bin/python scripts/bench_render.py [--res 512] [--samples 32] [--quality final|preview]
+     [--frames 6] [--runs 3]
 
 Each run is a fresh bpy process (scripts/_blender_bench.py): Add Head, a jawOpen
 animation (so the mesh changes every frame, as in speech), then the real
@@ -26,7 +27,7 @@ from _blender_bench import run_in_blender
 
 SNIPPET = """
 import importlib
-res, samples, n, out = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+res, samples, n, out, quality = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], sys.argv[6]
 render = importlib.import_module("bl_ext.bench.furrow.addon.scene.render")
 bpy.ops.wm.read_homefile(use_empty=True)
 bpy.ops.furrow.add_head(source="DEFAULT")
@@ -39,7 +40,8 @@ for f in range(1, n + 1):
 stamps = []
 render.progress_hooks.append(lambda fraction, message: stamps.append(time.perf_counter()))
 start = time.perf_counter()
-assert bpy.ops.furrow.render_clip(filepath=out, resolution=res, samples=samples) == {"FINISHED"}
+result = bpy.ops.furrow.render_clip(filepath=out, resolution=res, samples=samples, quality=quality)
+assert result == {"FINISHED"}
 end = time.perf_counter()
 frames = [b - a for a, b in zip([start] + stamps[:n - 1], stamps[:n])]
 times.extend(frames + [end - stamps[n - 1]])
@@ -63,6 +65,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--res", type=int, default=512)
     parser.add_argument("--samples", type=int, default=32)
+    parser.add_argument("--quality", choices=["final", "preview"], default="final")
     parser.add_argument("--frames", type=int, default=6, help="frames per run (the first is reported apart)")
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
@@ -70,14 +73,14 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="furrow-bench-render-") as tmp:
         for run in range(args.runs):
             out = str(Path(tmp) / f"run{run}.mp4")
-            t = run_in_blender(SNIPPET, str(args.res), str(args.samples), str(args.frames), out)
+            t = run_in_blender(SNIPPET, str(args.res), str(args.samples), str(args.frames), out, args.quality)
             first.append(t[0])
             later.extend(t[1 : args.frames])
             encode.append(t[args.frames])
             print(f"run {run + 1}: " + " ".join(f"{x:.2f}" for x in t), file=sys.stderr)
     print(f"Machine: {machine()}")
     print(
-        f"{args.res} px square, {args.samples} samples, OpenImageDenoise; "
+        f"{args.res} px square, {args.samples} samples, {args.quality} quality, OpenImageDenoise; "
         f"{args.runs} runs of {args.frames} frames\n"
     )
     print("| what | median | min | max | n |\n|---|---:|---:|---:|---:|")
