@@ -80,8 +80,14 @@ class FurrowHead(bpy.types.PropertyGroup):
         description="Furrow's prepared head model (empty for the default head, which ships with Furrow)",
         subtype="FILE_PATH",
     )
-    identity: CollectionProperty(type=FurrowIdentitySlider)  # type: ignore[valid-type]
-    identity_index: IntProperty(name="Active Slider", default=0)  # type: ignore[valid-type]
+    identity: CollectionProperty(  # type: ignore[valid-type]
+        type=FurrowIdentitySlider,
+        name="Identity",
+        description="The head model's identity sliders (face shape), applied to the Basis shape",
+    )
+    identity_index: IntProperty(  # type: ignore[valid-type]
+        name="Active Slider", default=0, description="The identity slider selected in the list"
+    )
     identity_error: StringProperty(  # type: ignore[valid-type]
         name="Identity Problem", description="Why the last identity change could not apply", default=""
     )

@@ -149,9 +149,15 @@ class FURROW_OT_import_livelink(_HeadKeysOperator):
     bl_label = "Import Live Link Face CSV"
     bl_options = {"REGISTER", "UNDO"}
 
-    filepath: StringProperty(name="CSV", subtype="FILE_PATH")  # type: ignore[valid-type]
+    filepath: StringProperty(  # type: ignore[valid-type]
+        name="CSV", subtype="FILE_PATH", description="A Live Link Face CSV recorded on an iPhone"
+    )
     filter_glob: StringProperty(default="*.csv", options={"HIDDEN"})  # type: ignore[valid-type]
-    start_frame: IntProperty(name="Start Frame", default=-1)  # type: ignore[valid-type]
+    start_frame: IntProperty(  # type: ignore[valid-type]
+        name="Start Frame",
+        default=-1,
+        description="Frame where the take starts (-1: the scene's start frame)",
+    )
 
     def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> OpResult:
         return open_browser(self, context)
@@ -182,7 +188,11 @@ class FURROW_OT_export_curves(_HeadKeysOperator):
     bl_label = "Export ARKit Curves"
     bl_options = {"REGISTER"}
 
-    filepath: StringProperty(name="File", subtype="FILE_PATH")  # type: ignore[valid-type]
+    filepath: StringProperty(  # type: ignore[valid-type]
+        name="File",
+        subtype="FILE_PATH",
+        description="Where to write the curves: .json (Furrow) or .csv (Live Link Face, for Unreal)",
+    )
     filter_glob: StringProperty(default="*.json;*.csv", options={"HIDDEN"})  # type: ignore[valid-type]
 
     def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> OpResult:
