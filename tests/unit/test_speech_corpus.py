@@ -266,3 +266,12 @@ def test_random_text_all_phones_reachable() -> None:
 
     rng = random.Random(0)
     assert text.sentence(rng)[0].isupper() and len(NAMES) > 20 and len(NOUNS) > 40
+
+
+def test_vtlp_moves_formants_up_for_a_shorter_vocal_tract() -> None:
+    frames = np.random.default_rng(0).random((12, 80)).astype(np.float32)
+    assert np.allclose(aug.vtlp(frames, 1.0), frames)
+    peak = np.zeros((1, 80), np.float32)
+    peak[0, 40] = 1.0
+    assert int(np.argmax(aug.vtlp(peak, 1.15))) > 40 > int(np.argmax(aug.vtlp(peak, 0.85)))
+    assert aug.vtlp(frames, 1.1).shape == frames.shape and aug.vtlp(frames, 1.1).dtype == np.float32
