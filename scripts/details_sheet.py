@@ -1,0 +1,100 @@
+#!/usr/bin/env python3
+"""A sheet of procedural detail maps (shaded relief) for a look: poses x young/old identity.
+
+.venv/bin/python scripts/details_sheet.py [--res 512] [--out tests/artifacts/details_sheet.png]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+POSES: list[tuple[str, dict[str, float]]] = [
+    ("neutral", {}),
+    ("brow raise", {"browInnerUp": 1.0, "browOuterUpLeft": 1.0, "browOuterUpRight": 1.0}),
+    (
+        "smile",
+        {
+            "mouthSmileLeft": 1.0,
+            "mouthSmileRight": 1.0,
+            "cheekSquintLeft": 0.7,
+            "cheekSquintRight": 0.7,
+            "eyeSquintLeft": 0.5,
+            "eyeSquintRight": 0.5,
+        },
+    ),
+    (
+        "frown",
+        {
+            "browDownLeft": 1.0,
+            "browDownRight": 1.0,
+            "mouthFrownLeft": 0.8,
+            "mouthFrownRight": 0.8,
+            "mouthStretchLeft": 0.6,
+            "mouthStretchRight": 0.6,
+        },
+    ),
+    ("pucker", {"mouthPucker": 1.0, "mouthShrugLower": 0.8}),
+    ("sneer", {"noseSneerLeft": 1.0, "noseSneerRight": 1.0}),
+]
+
+
+def relief(h: np.ndarray, mm_per_px: float) -> np.ndarray:
+    """Hill-shaded heights (light from the upper left), so wrinkles read as relief."""
+    gy, gx = np.gradient(h / mm_per_px)
+    n = np.stack([-gx * 3.0, gy * 3.0, np.ones_like(h)], -1)
+    n /= np.linalg.norm(n, axis=-1, keepdims=True)
+    light = np.array([-0.5, 0.6, 0.62])
+    return np.clip(0.25 + 0.75 * (n @ (light / np.linalg.norm(light))), 0.0, 1.0)
+
+
+def main() -> int:
+    from PIL import Image, ImageDraw
+
+    from furrow.details import DetailIdentity, ProceduralDetails
+    from furrow.heads.default import load_default_head
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--res", type=int, default=512)
+    parser.add_argument("--out", type=Path, default=ROOT / "tests" / "artifacts" / "details_sheet.png")
+    parser.add_argument(
+        "--crop",
+        type=float,
+        nargs=4,
+        default=(0.04, 0.13, 0.76, 0.87),
+        help="top left bottom right, fractions of the map (the face island)",
+    )
+    parser.add_argument("--tile", type=int, default=300)
+    args = parser.parse_args()
+    det = ProceduralDetails(load_default_head(), args.res)
+    people = [("age 25", DetailIdentity(age=25.0, seed=1)), ("age 70", DetailIdentity(age=70.0, seed=2))]
+    r = args.res
+    t, le, b, ri = (int(f * r) for f in args.crop)
+    tiles = []
+    for label, ident in people:
+        row = []
+        maps = det.maps([ident] * len(POSES), [w for _, w in POSES]).numpy()
+        for (pose, _), h in zip(POSES, maps, strict=True):
+            img = relief(h, det.bank.mm_per_px)[t:b, le:ri]
+            tile = Image.fromarray((img * 255).astype(np.uint8)).resize((args.tile, args.tile), Image.LANCZOS)
+            ImageDraw.Draw(tile).text((6, 4), f"{pose}, {label}  [{h.min():.2f}, {h.max():.2f}] mm", fill=0)
+            row.append(tile)
+        tiles.append(row)
+    sheet = Image.new("L", (args.tile * len(POSES), args.tile * len(people)))
+    for i, row in enumerate(tiles):
+        for j, tile in enumerate(row):
+            sheet.paste(tile, (j * args.tile, i * args.tile))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(args.out, optimize=True)
+    print(args.out, args.out.stat().st_size, "bytes")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

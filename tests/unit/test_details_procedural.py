@@ -1,0 +1,181 @@
+"""The procedural detail corpus on the default head: where wrinkles appear, what drives them, sizes in mm."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from furrow.details import (
+    DetailIdentity,
+    ProceduralDetails,
+    load_displacement_png,
+    sample_identities,
+    save_displacement_png,
+)
+from furrow.heads.arkit import ARKIT_NAMES
+from furrow.heads.default import default_head_path, load_default_head
+from furrow.heads.regions import region_masks
+
+RES = 128
+
+
+@pytest.fixture(scope="module")
+def details() -> ProceduralDetails:
+    if not default_head_path().is_file():
+        pytest.fail("the default head is missing: run ./scripts/setup (or ./scripts/build_default_head)")
+    return ProceduralDetails(load_default_head(), RES)
+
+
+@pytest.fixture(scope="module")
+def masks() -> dict[str, np.ndarray]:
+    return region_masks(load_default_head(), RES)
+
+
+def expr(details: ProceduralDetails, poses: list[dict[str, float]]) -> np.ndarray:
+    return details.expression_maps(poses).numpy()
+
+
+def energy(h: np.ndarray, where: np.ndarray) -> float:
+    return float((h[where] ** 2).sum())
+
+
+def test_shapes_dtypes_and_mm_range(details: ProceduralDetails) -> None:
+    ids = sample_identities(3, seed=5)
+    w = torch.rand(3, len(ARKIT_NAMES))
+    for out in (details.identity_maps(ids), details.expression_maps(w), details.maps(ids, w)):
+        assert out.shape == (3, RES, RES) and out.dtype == torch.float32
+        assert torch.isfinite(out).all()
+        assert -6.0 < float(out.min()) and float(out.max()) < 3.0  # mm: folds, not centimetres
+    full = details.maps(ids, torch.ones(3, len(ARKIT_NAMES)))
+    assert float(full.min()) < -0.5  # a full expression gives folds of a good fraction of a mm
+    # Off the skin (outside the UV islands and their gutters) there is no detail.
+    off = details.skin == 0
+    assert off.any() and float(full[:, off].abs().max()) == 0.0
+
+
+def test_zero_weights_give_no_expression_detail(details: ProceduralDetails) -> None:
+    out = details.expression_maps(torch.zeros(2, len(ARKIT_NAMES)), sample_identities(2))
+    assert float(out.abs().max()) == 0.0
+    assert details.expression_maps({}).abs().max() == 0.0
+
+
+def test_forehead_furrows_only_in_the_forehead_and_only_when_brows_rise(
+    details: ProceduralDetails, masks: dict[str, np.ndarray]
+) -> None:
+    raise_, other = expr(details, [{"browInnerUp": 1.0, "browOuterUpLeft": 1.0, "browOuterUpRight": 1.0}, {}])
+    inside = masks["forehead"] > 0.3
+    outside = masks["forehead"] < 0.02
+    assert energy(raise_, inside) > 0.0
+    assert energy(raise_, inside) > 20.0 * energy(raise_, outside)
+    assert float(np.abs(other).max()) == 0.0
+    # Lowering the brows or smiling puts nothing into the forehead.
+    frown, smile = expr(details, [{"browDownLeft": 1.0, "browDownRight": 1.0}, {"mouthSmileLeft": 1.0}])
+    core = masks["forehead"] > 0.6
+    assert energy(frown, core) < 0.05 * energy(raise_, core)
+    assert energy(smile, core) == 0.0
+
+
+def test_wrinkles_in_their_regions(details: ProceduralDetails, masks: dict[str, np.ndarray]) -> None:
+    cases = {
+        "glabella": {"browDownLeft": 1.0, "browDownRight": 1.0},
+        "crows_feet": {"eyeSquintLeft": 1.0, "eyeSquintRight": 1.0},
+        "nasolabial": {"mouthSmileLeft": 1.0, "mouthSmileRight": 1.0},
+        "perioral": {"mouthPucker": 1.0},
+        "chin": {"mouthShrugLower": 1.0},
+        "neck": {"mouthStretchLeft": 1.0, "mouthStretchRight": 1.0},
+        "eyelid_lower": {"eyeSquintLeft": 1.0, "eyeSquintRight": 1.0},
+    }
+    forehead = masks["forehead"] > 0.3
+    for region, pose in cases.items():
+        (h,) = expr(details, [pose])
+        near = masks[region] > 0.2
+        assert energy(h, near) > 0.0, region
+        assert energy(h, forehead) < 0.05 * energy(h, near) + 1e-9, region
+
+
+def test_crows_feet_rise_monotonically(details: ProceduralDetails, masks: dict[str, np.ndarray]) -> None:
+    crow = masks["crows_feet"] > 0.3
+    for channel in ("eyeSquintLeft", "mouthSmileLeft", "cheekSquintLeft"):
+        levels = np.linspace(0.0, 1.0, 6)
+        maps = expr(details, [{channel: float(a)} for a in levels])
+        e = [energy(h, crow) for h in maps]
+        assert e[0] == 0.0
+        assert all(b > a for a, b in itertools.pairwise(e)), (channel, e)
+
+
+def test_left_channels_drive_the_left_side_only(details: ProceduralDetails) -> None:
+    x = details.position_mm[..., 0]
+    skin = details.skin.numpy() > 0
+    left, right = skin & (x > 2.0), skin & (x < -2.0)  # the subject's left is +X
+    base = {"browInnerUp": 0.3}
+    for side, other in (("Left", right), ("Right", left)):
+        pose = {
+            f"browOuterUp{side}": 1.0,
+            f"browDown{side}": 1.0,
+            f"eyeSquint{side}": 1.0,
+            f"cheekSquint{side}": 1.0,
+            f"mouthSmile{side}": 1.0,
+            f"noseSneer{side}": 1.0,
+            f"mouthFrown{side}": 1.0,
+            f"mouthStretch{side}": 1.0,
+        }
+        h0, h1 = expr(details, [base, {**base, **pose}])
+        own = left if side == "Left" else right
+        assert np.abs(h1 - h0)[own].max() > 0.2
+        assert np.abs(h1 - h0)[other].max() == 0.0, side
+
+
+def test_identity_is_deterministic_per_seed(details: ProceduralDetails) -> None:
+    a, b, c = details.identity_maps([DetailIdentity(seed=3), DetailIdentity(seed=3), DetailIdentity(seed=4)])
+    assert torch.equal(a, b)
+    assert float((a - c).abs().mean()) > 1e-3
+    assert DetailIdentity.random(7) == DetailIdentity.random(7) != DetailIdentity.random(8)
+    assert sample_identities(4, seed=1) == sample_identities(4, seed=1)
+
+
+def test_older_means_deeper_static_folds(details: ProceduralDetails, masks: dict[str, np.ndarray]) -> None:
+    ages = [25.0, 45.0, 65.0, 85.0]
+    maps = details.identity_maps([DetailIdentity(age=a, seed=2) for a in ages]).numpy()
+    for region in ("nasolabial", "forehead", "crows_feet"):
+        where = masks[region] > 0.3
+        depth = [float(-np.percentile(h[where], 1)) for h in maps]
+        assert all(b > a for a, b in itertools.pairwise(depth)), (region, depth)
+
+
+def test_expression_wrinkles_follow_the_persons_layout_and_depth(details: ProceduralDetails) -> None:
+    smile = {"mouthSmileLeft": 1.0, "eyeSquintLeft": 1.0}
+    young, old = details.expression_maps([smile, smile], [DetailIdentity(age=25), DetailIdentity(age=75)])
+    assert float(old.abs().sum()) > 1.2 * float(young.abs().sum())
+    ids = [DetailIdentity(seed=0), DetailIdentity(seed=1)]
+    a, b = details.expression_maps([smile, smile], ids)
+    assert not torch.allclose(a, b)
+
+
+def test_weights_as_array_dict_or_tensor(details: ProceduralDetails) -> None:
+    w = np.zeros(len(ARKIT_NAMES), dtype=np.float32)
+    w[ARKIT_NAMES.index("browInnerUp")] = 0.7
+    a = details.expression_maps(w)
+    b = details.expression_maps({"browInnerUp": 0.7})
+    c = details.expression_maps(torch.from_numpy(w)[None])
+    assert torch.equal(a, b) and torch.equal(b, c)
+    with pytest.raises(ValueError, match="ARKit"):
+        details.expression_maps({"browUp": 1.0})
+    with pytest.raises(ValueError, match="52"):
+        details.expression_maps(torch.zeros(2, 51))
+
+
+def test_png_round_trip_with_mm_scale(details: ProceduralDetails, tmp_path: Path) -> None:
+    h = details.maps([DetailIdentity(age=60)], {"mouthSmileLeft": 1.0})[0].numpy()
+    path = save_displacement_png(tmp_path / "disp_00001.png", h, scale_mm=8.0)
+    from PIL import Image
+
+    with Image.open(path) as im:
+        assert im.mode.startswith("I;16") and im.size == (RES, RES)
+        assert np.asarray(im)[0, 0] in (32767, 32768)  # 0.5 = no displacement
+    back = load_displacement_png(path, scale_mm=8.0)
+    assert back.dtype == np.float32
+    assert np.abs(back - h).max() <= 8.0 / 65535
