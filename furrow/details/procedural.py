@@ -227,6 +227,7 @@ def _lines(
     *,
     breakup: float = 9.0,
     gaps: float = 0.5,
+    wander: float = 0.5,
     shoulder: float = 0.25,
     lengths: Callable[[int], F64] | None = None,
 ) -> F64:
@@ -235,7 +236,10 @@ def _lines(
     out = np.zeros(len(across))
     for k, c in enumerate(centres):
         d = across - c
-        near = np.abs(d) < 8.0 * width
+        near = np.abs(d) < 8.0 * width + 2.0 * wander
+        if wander > 0:  # each line meanders on its own, so a set never reads as parallel stripes
+            d[near] += wander * noise3(s.p[near], 11.0, seed * 131 + 2000 + k)
+            near &= np.abs(d) < 8.0 * width
         if not near.any():
             continue
         p = s.p[near]
@@ -272,10 +276,10 @@ def _build(s: _Surface, variant: int) -> tuple[list[_Pattern], list[F64], dict[s
     brow = lm[17:27]
     a, c = np.linalg.lstsq(np.stack([brow[:, 0] ** 2, np.ones(10)], 1), brow[:, 2], rcond=None)[0]
     height = z - (c + 0.45 * a * x**2) + 2.0 * noise3(p, 16.0, base + 1)
-    sp = rng.uniform(8.0, 10.5)
-    start = rng.uniform(7.0, 10.0)
-    centres = [start + k * sp + rng.normal(0.0, 0.9) for k in range(7)]
-    fh = _lines(s, height, centres, 0.75, base + 2, gaps=0.35) * 0.5 * m["forehead"]
+    sp = rng.uniform(9.0, 12.0)
+    start = rng.uniform(8.0, 11.0)
+    centres = [start + k * sp + rng.normal(0.0, 1.0) for k in range(5)]
+    fh = _lines(s, height, centres, 0.75, base + 2, gaps=0.35, breakup=14.0, wander=0.9) * 0.5 * m["forehead"]
     fine = [cc + 0.5 * sp + rng.normal(0.0, 0.6) for cc in centres]
     fh2 = _lines(s, height, fine, 0.45, base + 3, gaps=0.7) * 0.25 * m["forehead"]
     centre = np.exp(-((x / 26.0) ** 2))
@@ -378,7 +382,7 @@ def _build(s: _Surface, variant: int) -> tuple[list[_Pattern], list[F64], dict[s
         j = np.argmin(((xz[:, None, :] - curve[None]) ** 2).sum(-1), axis=1)
         d = ((xz - curve[j]) * normal[j]).sum(1) + 0.8 * noise3(p, 9.0, base + 40)
         tt = j / 63.0
-        along = smoothstep(0.0, 0.18, tt) * (1.0 - smoothstep(0.75, 1.0, tt))
+        along = smoothstep(0.0, 0.35, tt) * (1.0 - smoothstep(0.65, 1.0, tt))
         env_n = along * front * (y < lm[33, 1] + 30.0) * sd * (np.abs(d) < 18.0)
         w = 1.4 * (1.0 + 0.25 * noise3(p, 6.0, base + 41))
         groove = crease(d, w, 0.0) - 0.35 * np.exp(-((d / 4.0) ** 2))
@@ -458,20 +462,20 @@ def _build(s: _Surface, variant: int) -> tuple[list[_Pattern], list[F64], dict[s
         order = np.argsort(contour[:, 0])
         border = np.interp(x, contour[order, 0], contour[order, 2])
         t = direction * (z - border)
-        n_lines = 14
+        n_lines = 11
         xs = np.linspace(-21.0, 21.0, n_lines) + rng.normal(0.0, 0.8, n_lines)
-        length = rng.uniform(3.0, 8.0, n_lines)
+        length = rng.uniform(2.5, 6.5, n_lines)
 
         def extent(k: int, t: F64 = t, length: F64 = length) -> F64:
             return smoothstep(-0.5, 0.8, t) * (1.0 - smoothstep(length[k] - 2.0, length[k], t))
 
         perioral += _lines(
-            s, r * theta, list(np.arctan2(xs, 30.0) * 30.0), 0.45, base + 70, gaps=0.5, lengths=extent
+            s, r * theta, list(np.arctan2(xs, 30.0) * 30.0), 0.4, base + 70, gaps=0.9, lengths=extent
         )
         # Fine vertical lines on the red of the lips.
         xl = np.arange(-24.0, 24.0, 1.7) + rng.normal(0.0, 0.3)
         lips += _lines(
-            s, r * theta, list(np.arctan2(xl, 30.0) * 30.0), 0.3, base + 80, gaps=0.4, shoulder=0.1
+            s, r * theta, list(np.arctan2(xl, 30.0) * 30.0), 0.3, base + 80, gaps=0.7, shoulder=0.1
         )
     perioral *= m["perioral"] * front
     lips *= np.clip(m["lip_upper"] + m["lip_lower"], 0.0, 1.0)
@@ -499,8 +503,7 @@ def _build(s: _Surface, variant: int) -> tuple[list[_Pattern], list[F64], dict[s
 @dataclass
 class _Bank:
     patterns: list[_Pattern]
-    expression: torch.Tensor  # (V, K, R*R) float32 mm at full response
-    static: torch.Tensor  # (V, 2, R*R): fine static lines, deep folds
+    combined: torch.Tensor  # (V, 2 + K, R*R) float32 mm: static lines, static folds, then expression
     drivers: torch.Tensor  # (K, 52)
     onset: torch.Tensor  # (K,)
     pore_density: torch.Tensor  # (R, R) expected pores per texel
@@ -510,6 +513,14 @@ class _Bank:
     skin: torch.Tensor  # (R, R) 1 where there is skin (gutters included)
     position: npt.NDArray[np.float32]  # (R, R, 3) mm, 0 off the skin
     mm_per_px: float
+
+    @property
+    def static(self) -> torch.Tensor:
+        return self.combined[:, :2]
+
+    @property
+    def expression(self) -> torch.Tensor:
+        return self.combined[:, 2:]
 
 
 _CACHE: dict[tuple[int, str, int, int], _Bank] = {}
@@ -566,8 +577,7 @@ def _bank(head: HeadModel, resolution: int, variants: int) -> _Bank:
 
     bank = _Bank(
         patterns=patterns,
-        expression=torch.from_numpy(np.stack(expr).astype(np.float32)),
-        static=torch.from_numpy(np.stack(static).astype(np.float32)),
+        combined=torch.from_numpy(np.concatenate([np.stack(static), np.stack(expr)], 1).astype(np.float32)),
         drivers=torch.from_numpy(drivers),
         onset=torch.tensor([pt.onset for pt in patterns], dtype=torch.float32),
         pore_density=t(density),
@@ -578,10 +588,17 @@ def _bank(head: HeadModel, resolution: int, variants: int) -> _Bank:
         position=position.reshape(resolution, resolution, 3),
         mm_per_px=s.mm_per_px,
     )
+    for tensor in (bank.combined, bank.pore_depth, bank.rough, bank.crepe):
+        _no_denormals(tensor)
     if len(_CACHE) >= 4:
         _CACHE.pop(next(iter(_CACHE)))
     _CACHE[key] = bank
     return bank
+
+
+def _no_denormals(x: torch.Tensor) -> None:
+    """Zero Gaussian tails below 1e-12 mm in place: denormal floats make CPU arithmetic ~100x slower."""
+    x[x.abs() < 1e-12] = 0.0
 
 
 def _gauss(sigma: float) -> torch.Tensor:
@@ -603,8 +620,8 @@ def _line_kernel(length_px: float, angle: float) -> torch.Tensor:
 
 
 _NOISE_CHANNELS = 4  # small pores, large pores, relief, crepe lines
-_NOISE_ENTRIES = 8
-_NOISE_MARGIN = 12
+_NOISE_ENTRIES = 16
+_NOISE_MARGIN = 4  # texels; a window's shift also moves the regional fields, so keep it small
 
 
 def _noise_bank(bank: _Bank, resolution: int) -> torch.Tensor:
@@ -627,7 +644,15 @@ def _noise_bank(bank: _Bank, resolution: int) -> torch.Tensor:
     relief = _sep_blur(centred, rough_k) * 6.0 + centred * 0.6
     lines = F.conv2d(_sep_blur(u[:, 1] - 0.5, small_k)[:, None], crepe_k, padding=crepe_k.shape[-1] // 2)
     crepe = -F.relu(lines).amax(dim=1) * 8.0
-    out = torch.stack([small, large, relief, crepe], 1).contiguous()
+
+    # Premultiplied by the regional fields (pore depth, relief, crepe), so a map is a sum of windows.
+    def pad(field: torch.Tensor) -> torch.Tensor:
+        return F.pad(field[None, None], (m, m, m, m), mode="replicate")[0, 0]
+
+    pore_depth, rough, crepe_amp = pad(bank.pore_depth), pad(bank.rough), pad(bank.crepe)
+    out = torch.stack(
+        [small * pore_depth, large * pore_depth, relief * rough, crepe * crepe_amp], 1
+    ).contiguous()
     if len(_NOISE_CACHE) >= 4:
         _NOISE_CACHE.pop(next(iter(_NOISE_CACHE)))
     _NOISE_CACHE[key] = out
@@ -663,32 +688,45 @@ class ProceduralDetails:
     # --- identity --------------------------------------------------------------------------------
 
     def identity_maps(self, ids: Sequence[DetailIdentity]) -> torch.Tensor:
-        """(B, R, R) person-specific detail: pores, skin relief, crepe lines, static lines and folds.
+        """(B, R, R) person-specific detail: pores, skin relief, crepe lines, static lines and folds."""
+        return self._compose(ids, None)
 
-        A person's noise is a window of the head's prefiltered noise bank at a seed-chosen entry and
-        offset (8 entries x 625 offsets), so no filtering runs per map.
+    def _compose(self, ids: Sequence[DetailIdentity], expression: torch.Tensor | None) -> torch.Tensor:
+        """Identity detail, plus expression patterns at amplitudes ``expression`` (B, K) if given.
+
+        A person's skin is a window of the head's prefiltered, field-weighted noise bank at a
+        seed-chosen entry and offset (16 entries x 81 offsets) with per-person channel weights, so
+        no filtering runs per map: one weighted sum of 4 windows each.
         """
         b, res = len(ids), self.resolution
         bank, noise = self.bank, self._noise
-        layers = torch.empty(b, _NOISE_CHANNELS, res, res)
         margin = (noise.shape[-1] - res) // 2
+        ages = [float(i.age) for i in ids]
+        line_age = torch.tensor([age_lines(a) for a in ages])
+        fold_age = torch.tensor([age_folds(a) for a in ages])
+        wdepth = torch.tensor([float(i.wrinkle_depth) for i in ids])
+        # Static lines and folds (the variant's layout, deepened with age) and expression: one product.
+        amps = torch.stack([line_age, fold_age], 1) * wdepth[:, None]
+        if expression is None:
+            h = self._mix(bank.static, amps, ids)
+        else:
+            h = self._mix(bank.combined, torch.cat([amps, expression], 1), ids)
+        h = h.view(b, res, res)
         for i, ident in enumerate(ids):
             rng = np.random.default_rng([int(ident.seed), 0xD07])
             e, oy, ox = int(rng.integers(0, noise.shape[0])), *rng.integers(0, 2 * margin + 1, 2)
-            layers[i] = noise[e, :, oy : oy + res, ox : ox + res]
-        ages = [float(i.age) for i in ids]
-        line_age = torch.tensor([age_lines(a) for a in ages])
-        col = torch.tensor([[i.pore_size, i.pore_depth, i.roughness, i.wrinkle_depth] for i in ids])
-        pore_size, pore_depth, roughness, wdepth = (col[:, k, None, None] for k in range(4))
-        mix = ((pore_size * (1.0 + 0.25 * line_age[:, None, None]) - 0.7) / 0.8).clamp(0.0, 1.0)
-        pores = layers[:, 0] * (1.0 - mix) + layers[:, 1] * mix
-        h = -pores * (bank.pore_depth * pore_depth)
-        h += layers[:, 2] * (bank.rough * roughness)
-        h += layers[:, 3] * (bank.crepe * ((0.2 + line_age)[:, None, None] * wdepth))
-        # Static lines and folds: the variant's layout, deepened with age.
-        amps = torch.stack([line_age, torch.tensor([age_folds(a) for a in ages])], 1) * wdepth[:, 0]
-        h += self._mix(bank.static, amps, ids).view(b, res, res)
-        return h * bank.skin
+            window = noise[e, :, oy : oy + res, ox : ox + res]
+            # Larger pores with pore size and age: blend the two radii.
+            mix = min(max((ident.pore_size * (1.0 + 0.25 * float(line_age[i])) - 0.7) / 0.8, 0.0), 1.0)
+            coef = (
+                -(1.0 - mix) * ident.pore_depth,
+                -mix * ident.pore_depth,
+                ident.roughness,
+                (0.2 + float(line_age[i])) * ident.wrinkle_depth,
+            )
+            for c, value in enumerate(coef):
+                h[i].add_(window[c], alpha=float(value))
+        return h.mul_(bank.skin)
 
     # --- expression ------------------------------------------------------------------------------
 
@@ -704,28 +742,34 @@ class ProceduralDetails:
 
     def expression_maps(self, weights: Weights, ids: Sequence[DetailIdentity] | None = None) -> torch.Tensor:
         """(B, R, R) expression wrinkles; with ``ids``, in each person's layout and depth (else variant 0)."""
-        amps = self.expression_response(weights)
-        b = amps.shape[0]
-        if ids is not None:
-            if len(ids) != b:
-                raise ValueError(f"{len(ids)} identities for {b} expressions")
-            scale = torch.tensor([i.wrinkle_depth * (0.6 + 0.7 * age_lines(i.age)) for i in ids])
-            amps = amps * scale[:, None]
-        return self._mix(self.bank.expression, amps, ids).view(b, self.resolution, self.resolution)
+        amps = self._expression_amps(weights, ids)
+        return self._mix(self.bank.expression, amps, ids).view(-1, self.resolution, self.resolution)
 
     def maps(self, ids: Sequence[DetailIdentity], weights: Weights) -> torch.Tensor:
-        """(B, R, R) identity + expression detail, mm."""
-        return self.identity_maps(ids) + self.expression_maps(weights, ids)
+        """(B, R, R) identity + expression detail, mm (in one pass: equal to the sum of the two)."""
+        return self._compose(ids, self._expression_amps(weights, ids))
+
+    def _expression_amps(self, weights: Weights, ids: Sequence[DetailIdentity] | None) -> torch.Tensor:
+        amps = self.expression_response(weights)
+        if ids is not None:
+            if len(ids) != amps.shape[0]:
+                raise ValueError(f"{len(ids)} identities for {amps.shape[0]} expressions")
+            scale = torch.tensor([i.wrinkle_depth * (0.6 + 0.7 * age_lines(i.age)) for i in ids])
+            amps = amps * scale[:, None]
+        return amps
 
     def _mix(
         self, bank: torch.Tensor, amps: torch.Tensor, ids: Sequence[DetailIdentity] | None
     ) -> torch.Tensor:
         """Per batch item, its variant's patterns weighted by ``amps``: one matrix product per variant."""
-        variant = torch.tensor([i.seed % self.variants for i in ids]) if ids is not None else None
-        out = torch.empty(amps.shape[0], bank.shape[-1])
-        if variant is None:
+        if ids is None:
             return amps @ bank[0]
-        for v in sorted(set(variant.tolist())):
+        variant = torch.tensor([i.seed % self.variants for i in ids])
+        used = sorted(set(variant.tolist()))
+        if len(used) == 1:
+            return amps @ bank[used[0]]
+        out = torch.empty(amps.shape[0], bank.shape[-1])
+        for v in used:
             rows = (variant == v).nonzero().squeeze(1)
             out[rows] = amps[rows] @ bank[v]
         return out

@@ -179,3 +179,12 @@ def test_png_round_trip_with_mm_scale(details: ProceduralDetails, tmp_path: Path
     back = load_displacement_png(path, scale_mm=8.0)
     assert back.dtype == np.float32
     assert np.abs(back - h).max() <= 8.0 / 65535
+
+
+def test_maps_is_identity_plus_expression(details: ProceduralDetails) -> None:
+    ids = sample_identities(5, seed=9)
+    w = torch.rand(5, len(ARKIT_NAMES))
+    both = details.maps(ids, w)
+    assert torch.allclose(both, details.identity_maps(ids) + details.expression_maps(w, ids), atol=1e-5)
+    with pytest.raises(ValueError, match="identities"):
+        details.maps(ids[:2], w)
