@@ -45,10 +45,10 @@ POSES: list[tuple[str, dict[str, float]]] = [
 ]
 
 
-def relief(h: np.ndarray, mm_per_px: float) -> np.ndarray:
+def relief(h: np.ndarray, mm_per_px: float, gain: float = 5.0) -> np.ndarray:
     """Hill-shaded heights (light from the upper left), so wrinkles read as relief."""
     gy, gx = np.gradient(h / mm_per_px)
-    n = np.stack([-gx * 3.0, gy * 3.0, np.ones_like(h)], -1)
+    n = np.stack([-gx * gain, gy * gain, np.ones_like(h)], -1)
     n /= np.linalg.norm(n, axis=-1, keepdims=True)
     light = np.array([-0.5, 0.6, 0.62])
     return np.clip(0.25 + 0.75 * (n @ (light / np.linalg.norm(light))), 0.0, 1.0)
@@ -67,7 +67,7 @@ def main() -> int:
         "--crop",
         type=float,
         nargs=4,
-        default=(0.04, 0.13, 0.76, 0.87),
+        default=(0.0, 0.12, 0.74, 0.88),
         help="top left bottom right, fractions of the map (the face island)",
     )
     parser.add_argument("--tile", type=int, default=300)
