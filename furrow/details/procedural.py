@@ -23,6 +23,7 @@ the skin.
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Union
@@ -513,6 +514,7 @@ class _Bank:
     skin: torch.Tensor  # (R, R) 1 where there is skin (gutters included)
     position: npt.NDArray[np.float32]  # (R, R, 3) mm, 0 off the skin
     mm_per_px: float
+    noise: torch.Tensor | None = None  # the skin noise bank, made on first use
 
     @property
     def static(self) -> torch.Tensor:
@@ -523,7 +525,8 @@ class _Bank:
         return self.combined[:, 2:]
 
 
-_CACHE: dict[tuple[int, str, int, int], _Bank] = {}
+# Per (head, resolution, variants): a head is unhashable, so its id, checked against a weak reference.
+_CACHE: dict[tuple[int, int, int], tuple[weakref.ref[HeadModel], _Bank]] = {}
 
 # Per region: pores per mm^2, pore depth (mm), pore radius (mm), skin roughness (mm), crepe lines (mm).
 _SKIN = {
@@ -544,9 +547,9 @@ _SKIN = {
 
 
 def _bank(head: HeadModel, resolution: int, variants: int) -> _Bank:
-    key = (id(head), head.name, resolution, variants)
-    if key in _CACHE:
-        return _CACHE[key]
+    key = (id(head), resolution, variants)
+    if key in _CACHE and _CACHE[key][0]() is head:
+        return _CACHE[key][1]
     s = _surface(head, resolution)
     patterns: list[_Pattern] = []
     expr, static = [], []
@@ -592,7 +595,7 @@ def _bank(head: HeadModel, resolution: int, variants: int) -> _Bank:
         _no_denormals(tensor)
     if len(_CACHE) >= 4:
         _CACHE.pop(next(iter(_CACHE)))
-    _CACHE[key] = bank
+    _CACHE[key] = (weakref.ref(head), bank)
     return bank
 
 
@@ -627,9 +630,8 @@ _NOISE_MARGIN = 4  # texels; a window's shift also moves the regional fields, so
 def _noise_bank(bank: _Bank, resolution: int) -> torch.Tensor:
     """(N, 4, R + 2m, R + 2m) prefiltered per-head noise: pits at the regional pore density
     (two radii), band-limited relief, and oriented crepe lines; windows of it make a person's skin."""
-    key = (id(bank), resolution)
-    if key in _NOISE_CACHE:
-        return _NOISE_CACHE[key]
+    if bank.noise is not None:
+        return bank.noise
     m, size = _NOISE_MARGIN, resolution + 2 * _NOISE_MARGIN
     mmpx = bank.mm_per_px
     gen = torch.Generator().manual_seed(90210)
@@ -653,13 +655,8 @@ def _noise_bank(bank: _Bank, resolution: int) -> torch.Tensor:
     out = torch.stack(
         [small * pore_depth, large * pore_depth, relief * rough, crepe * crepe_amp], 1
     ).contiguous()
-    if len(_NOISE_CACHE) >= 4:
-        _NOISE_CACHE.pop(next(iter(_NOISE_CACHE)))
-    _NOISE_CACHE[key] = out
+    bank.noise = out
     return out
-
-
-_NOISE_CACHE: dict[tuple[int, int], torch.Tensor] = {}
 
 
 class ProceduralDetails:

@@ -37,7 +37,7 @@ from ..heads.arkit import ARKIT_INDEX, ARKIT_NAMES
 from . import features as feat
 from .phones import PHONES
 
-WEIGHTS_PATH = Path(__file__).resolve().parent.parent / "weights" / "speech_v2.pt"
+WEIGHTS_PATH = Path(__file__).resolve().parent.parent / "weights" / "speech_v3.pt"
 FORMAT = "furrow-speech-v1"
 WINDOW_FRAMES = 3000  # 30 s per network window
 CONTEXT_FRAMES = 100  # 1 s of context on each side (receptive field is +-33 frames)
@@ -285,7 +285,7 @@ _LOCK = threading.Lock()
 
 
 def load_default_model(path: Optional[Path] = None) -> SpeechModel:
-    """The committed speech model (furrow/weights/speech_v2.pt), loaded once per process."""
+    """The committed speech model (furrow/weights/speech_v3.pt), loaded once per process."""
     target = Path(path) if path is not None else WEIGHTS_PATH
     key = str(target.resolve())
     with _LOCK:
