@@ -188,3 +188,11 @@ def test_maps_is_identity_plus_expression(details: ProceduralDetails) -> None:
     assert torch.allclose(both, details.identity_maps(ids) + details.expression_maps(w, ids), atol=1e-5)
     with pytest.raises(ValueError, match="identities"):
         details.maps(ids[:2], w)
+
+
+def test_pores_follow_the_regions(details: ProceduralDetails, masks: dict[str, np.ndarray]) -> None:
+    young = details.identity_maps([DetailIdentity(age=18.0, seed=s) for s in range(4)]).numpy()
+    rough = {r: float(np.mean([h[masks[r] > 0.6].std() for h in young])) for r in ("nose", "eyelid_upper")}
+    assert rough["nose"] > 1.5 * rough["eyelid_upper"]  # big nose pores, fine eyelid skin
+    deep = details.identity_maps([DetailIdentity(age=18.0, seed=0, pore_depth=2.0)]).numpy()[0]
+    assert deep[masks["nose"] > 0.6].std() > 1.5 * young[0][masks["nose"] > 0.6].std()
