@@ -552,11 +552,14 @@ def _bank(head: HeadModel, resolution: int, variants: int) -> _Bank:
         return _CACHE[key][1]
     s = _surface(head, resolution)
     patterns: list[_Pattern] = []
-    expr, static = [], []
-    for v in range(variants):
+    combined = np.zeros((0, 0, 0), dtype=np.float32)
+    for v in range(variants):  # filled in place: float64 full-size copies would triple peak memory
         patterns, maps, groups = _build(s, v)
-        expr.append(np.stack([s.scatter(mp) for mp in maps]).reshape(len(maps), -1))
-        static.append(np.stack([s.scatter(groups["lines"]), s.scatter(groups["folds"])]).reshape(2, -1))
+        if v == 0:
+            combined = np.zeros((variants, 2 + len(maps), resolution * resolution), dtype=np.float32)
+        for k, values in enumerate([groups["lines"], groups["folds"], *maps]):
+            combined[v, k, s.index] = values
+        del maps, groups
     drivers = np.zeros((len(patterns), len(ARKIT_NAMES)), dtype=np.float32)
     for k, pat in enumerate(patterns):
         for name, wgt in pat.drivers.items():
@@ -580,7 +583,7 @@ def _bank(head: HeadModel, resolution: int, variants: int) -> _Bank:
 
     bank = _Bank(
         patterns=patterns,
-        combined=torch.from_numpy(np.concatenate([np.stack(static), np.stack(expr)], 1).astype(np.float32)),
+        combined=torch.from_numpy(combined),
         drivers=torch.from_numpy(drivers),
         onset=torch.tensor([pt.onset for pt in patterns], dtype=torch.float32),
         pore_density=t(density),
@@ -635,7 +638,8 @@ def _noise_bank(bank: _Bank, resolution: int) -> torch.Tensor:
     m, size = _NOISE_MARGIN, resolution + 2 * _NOISE_MARGIN
     mmpx = bank.mm_per_px
     gen = torch.Generator().manual_seed(90210)
-    u = torch.rand(_NOISE_ENTRIES, 3, size, size, generator=gen)
+    entries = max(4, min(_NOISE_ENTRIES, _NOISE_ENTRIES * 512**2 // resolution**2))  # ~65 MB at 1024
+    u = torch.rand(entries, 3, size, size, generator=gen)
     density = F.pad(bank.pore_density[None, None], (m, m, m, m), mode="replicate")[0, 0]
     small_k, large_k, rough_k = _gauss(max(0.12 / mmpx, 0.45)), _gauss(max(0.22 / mmpx, 0.6)), _gauss(0.9)
     crepe_k = torch.stack([_line_kernel(max(3.0 / mmpx, 4.0), a) for a in (0.5, -0.6, 1.4)])[:, None]
@@ -662,7 +666,10 @@ def _noise_bank(bank: _Bank, resolution: int) -> torch.Tensor:
 class ProceduralDetails:
     """Displacement maps (mm) over ``head``'s UV space at ``resolution``; geometry is cached per head."""
 
-    def __init__(self, head: HeadModel, resolution: int = 256, variants: int = 4) -> None:
+    def __init__(self, head: HeadModel, resolution: int = 256, variants: int | None = None) -> None:
+        """``variants``: wrinkle layouts to choose from by seed (default 4, 2 above 512 px for memory)."""
+        if variants is None:
+            variants = 4 if resolution <= 512 else 2
         self.head = head
         self.resolution = resolution
         self.variants = variants
@@ -692,8 +699,8 @@ class ProceduralDetails:
         """Identity detail, plus expression patterns at amplitudes ``expression`` (B, K) if given.
 
         A person's skin is a window of the head's prefiltered, field-weighted noise bank at a
-        seed-chosen entry and offset (16 entries x 81 offsets) with per-person channel weights, so
-        no filtering runs per map: one weighted sum of 4 windows each.
+        seed-chosen entry and offset (16 entries, 4 at 1024 px; 81 offsets) with per-person
+        channel weights, so no filtering runs per map: one weighted sum of 4 windows each.
         """
         b, res = len(ids), self.resolution
         bank, noise = self.bank, self._noise
