@@ -350,8 +350,7 @@ def _build(s: _Surface, variant: int) -> tuple[list[_Pattern], list[F64], dict[s
 
         # Lower-eyelid creases: parallel to the lower lid.
         lid = lm[[45, 46, 47, 42]] if sg > 0 else lm[[36, 41, 40, 39]]
-        order = np.argsort(lid[:, 0])
-        z_lid = np.interp(x, lid[order, 0], lid[order, 2])
+        z_lid = np.polyval(np.polyfit(lid[:, 0], lid[:, 2], 2), x)  # a smooth arc, not the polyline's kinks
         below = z_lid - z + 0.5 * noise3(p, 7.0, base + 30)
         inside = smoothstep(lid[:, 0].min() - 3.0, lid[:, 0].min() + 2.0, x) * (
             1.0 - smoothstep(lid[:, 0].max() - 2.0, lid[:, 0].max() + 3.0, x)
