@@ -32,17 +32,11 @@ import torch  # noqa: E402
 from furrow.details import ProceduralDetails, sample_identities  # noqa: E402
 from furrow.heads.arkit import ARKIT_NAMES  # noqa: E402
 from furrow.heads.default import load_default_head  # noqa: E402
+from furrow.machine import cpu_name  # noqa: E402
 
 
 def machine() -> dict[str, Any]:
-    cpu = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_name()
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),

@@ -34,6 +34,7 @@ from furrow.heads.identity import random_identity  # noqa: E402
 from furrow.heads.model import HeadModel  # noqa: E402
 from furrow.io.gltf import write_glb  # noqa: E402
 from furrow.io.obj import write_obj  # noqa: E402
+from furrow.machine import cpu_name  # noqa: E402
 
 DEFAULT_HEAD = ROOT / "furrow" / "data" / "default_head.npz"
 FRAMES = 250
@@ -63,14 +64,7 @@ def timed(
 
 
 def machine() -> dict[str, Any]:
-    cpu = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_name()
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),

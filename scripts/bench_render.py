@@ -25,6 +25,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _blender_bench import run_in_blender
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from furrow.machine import cpu_name, load_average
+
 SNIPPET = """
 import importlib
 res, samples, n, out, quality = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], sys.argv[6]
@@ -49,15 +52,8 @@ times.extend(frames + [end - stamps[n - 1]])
 
 
 def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    cpu = cpu_name()
+    load = load_average()
     return f"{cpu}, {os.cpu_count()} cores, {platform.system()}; load average {load}"
 
 

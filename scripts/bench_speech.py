@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -36,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from furrow.machine import cpu_name, load_average  # noqa: E402
 from furrow.speech import features as feat  # noqa: E402
 from furrow.speech.model import WEIGHTS_PATH, SpeechModel, frames_to_fps  # noqa: E402
 
@@ -43,15 +43,8 @@ GOALS = {"load": 1.0, "predict_60s": 0.3, "rss_30min_mb": 2048.0}
 
 
 def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    cpu = cpu_name()
+    load = load_average()
     return (
         f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads);"
         f" load average {load} (other processes share the CPU when it is above 0)"

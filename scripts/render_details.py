@@ -10,14 +10,12 @@ A look at the corpus on the real surface, before DNPM exists: each pose's map is
 from __future__ import annotations
 
 import argparse
-import importlib
-import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from _pose_sheet import ROOT, render_poses, staged_head
+
 sys.path.insert(0, str(ROOT))
 
 POSES: list[tuple[str, dict[str, float]]] = [
@@ -48,12 +46,7 @@ def main() -> int:
     parser.add_argument("--zoom", type=float, default=1.6)
     args = parser.parse_args()
 
-    os.environ["BLENDER_USER_RESOURCES"] = tempfile.mkdtemp(prefix="furrow-details-")
-    import bpy  # first: it puts Blender's own modules (addon_utils) on sys.path
-    from PIL import Image
-
-    addon_utils = importlib.import_module("addon_utils")
-
+    bpy, head, _addon = staged_head("details", args.res, args.samples, zoom=args.zoom)
     from furrow.details import DEFAULT_SCALE_MM, DetailIdentity, ProceduralDetails, save_displacement_png
     from furrow.heads.default import load_default_head
 
@@ -62,24 +55,6 @@ def main() -> int:
     person = DetailIdentity(age=args.age, seed=4)
     maps = det.maps([person] * len(POSES), [w for _, w in POSES]).numpy()
     paths = [save_displacement_png(tmp / f"disp_{i + 1:05d}.png", h) for i, h in enumerate(maps)]
-
-    repo = Path(tempfile.mkdtemp(prefix="furrow-details-repo-"))
-    (repo / "furrow").symlink_to(ROOT, target_is_directory=True)
-    bpy.context.preferences.extensions.repos.new(
-        name="details", module="details", custom_directory=str(repo), source="USER"
-    )
-    addon_utils.enable("bl_ext.details.furrow", default_set=True)
-    bpy.ops.wm.read_homefile(use_empty=True)
-    bpy.ops.furrow.add_head(source="DEFAULT")
-    head = bpy.context.active_object
-    stage = importlib.import_module("bl_ext.details.furrow.addon.scene.stage")
-    stage.stage_head(bpy.context, head, zoom=args.zoom)
-    scene = bpy.context.scene
-    scene.render.engine = "CYCLES"
-    scene.cycles.samples = args.samples
-    scene.cycles.use_denoising = True
-    scene.render.resolution_x = scene.render.resolution_y = args.res
-    keys = head.data.shape_keys.key_blocks
 
     displace = next(m for m in head.modifiers if m.type == "DISPLACE")
     subdiv = next(m for m in head.modifiers if m.type == "SUBSURF")
@@ -100,25 +75,13 @@ def main() -> int:
     links.new(disp_node.outputs["Displacement"], output.inputs["Displacement"])
     skin.displacement_method = "BUMP"  # the modifier moves the mesh; bump adds what it cannot resolve
 
-    tiles = []
-    for (label, weights), path in zip(POSES, paths, strict=True):
-        image = bpy.data.images.load(str(path), check_existing=False)
+    def show_map(i: int) -> None:
+        image = bpy.data.images.load(str(paths[i]), check_existing=False)
         image.colorspace_settings.name = "Non-Color"
         texture.image = image
         image_node.image = image
-        for key in keys[1:]:
-            key.value = weights.get(key.name, 0.0)
-        scene.render.filepath = str(tmp / f"{label}.png")
-        started = time.monotonic()
-        bpy.ops.render.render(write_still=True)
-        print(f"{label}: {time.monotonic() - started:.1f} s", file=sys.stderr)
-        tiles.append(Image.open(scene.render.filepath).convert("RGB"))
-    sheet = Image.new("RGB", (args.res * len(tiles), args.res))
-    for i, tile in enumerate(tiles):
-        sheet.paste(tile, (i * args.res, 0))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    sheet.save(args.out)
-    print(args.out)
+
+    render_poses(bpy, head, POSES, args.out, before=show_map)
     return 0
 
 

@@ -8,14 +8,11 @@ Runs the real add-on in bpy: Add Head, the portrait stage, shape keys at 1.0.
 from __future__ import annotations
 
 import argparse
-import importlib
-import os
 import sys
-import tempfile
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from _pose_sheet import ROOT, render_poses, staged_head
+
 POSES: list[tuple[str, dict[str, float]]] = [
     ("neutral", {}),
     ("jawOpen", {"jawOpen": 1.0}),
@@ -34,44 +31,8 @@ def main() -> int:
     parser.add_argument("--samples", type=int, default=32)
     args = parser.parse_args()
 
-    os.environ["BLENDER_USER_RESOURCES"] = tempfile.mkdtemp(prefix="furrow-sheet-")
-    import addon_utils
-    import bpy  # first: it puts Blender's own modules (addon_utils) on sys.path
-    from PIL import Image
-
-    repo = Path(tempfile.mkdtemp(prefix="furrow-sheet-repo-"))
-    (repo / "furrow").symlink_to(ROOT, target_is_directory=True)
-    bpy.context.preferences.extensions.repos.new(
-        name="sheet", module="sheet", custom_directory=str(repo), source="USER"
-    )
-    addon_utils.enable("bl_ext.sheet.furrow", default_set=True)
-    bpy.ops.wm.read_homefile(use_empty=True)
-    bpy.ops.furrow.add_head(source="DEFAULT")
-    head = bpy.context.active_object
-    importlib.import_module("bl_ext.sheet.furrow.addon.scene.stage").stage_head(bpy.context, head)
-    scene = bpy.context.scene
-    scene.render.engine = "CYCLES"
-    scene.cycles.samples = args.samples
-    scene.cycles.use_denoising = True
-    scene.render.resolution_x = scene.render.resolution_y = args.res
-    keys = head.data.shape_keys.key_blocks
-
-    tiles = []
-    tmp = Path(tempfile.mkdtemp(prefix="furrow-sheet-frames-"))
-    for label, weights in POSES:
-        for key in keys[1:]:
-            key.value = weights.get(key.name, 0.0)
-        scene.render.filepath = str(tmp / f"{label}.png")
-        started = time.monotonic()
-        bpy.ops.render.render(write_still=True)
-        print(f"{label}: {time.monotonic() - started:.1f} s", file=sys.stderr)
-        tiles.append(Image.open(scene.render.filepath).convert("RGB"))
-    sheet = Image.new("RGB", (args.res * len(tiles), args.res))
-    for i, tile in enumerate(tiles):
-        sheet.paste(tile, (i * args.res, 0))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    sheet.save(args.out)
-    print(args.out)
+    bpy, head, _addon = staged_head("sheet", args.res, args.samples)
+    render_poses(bpy, head, POSES, args.out)
     return 0
 
 
