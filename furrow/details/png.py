@@ -9,6 +9,8 @@ as Blender samples an image over UV space. ``bake.json`` records ``scale_mm``.
 
 from __future__ import annotations
 
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -37,16 +39,44 @@ def decode_displacement(pixels: npt.ArrayLike, scale_mm: float = DEFAULT_SCALE_M
     return ((v - 0.5) * scale_mm).astype(np.float32)
 
 
-def save_displacement_png(path: Path, height_mm: npt.ArrayLike, scale_mm: float = DEFAULT_SCALE_MM) -> Path:
-    """Write one (R, R) height map (mm) as a 16-bit grey PNG, atomically; returns the path."""
-    from PIL import Image
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
+
+def png16_bytes(pixels: npt.NDArray[np.uint16], level: int = 1) -> bytes:
+    """A 16-bit grey PNG of (H, W) ``pixels``: rows unfiltered, zlib at ``level``.
+
+    Why not PIL: its encoder tries every row filter, 16 ms for a 512 px map against
+    9 ms here at level 1 (files ~25% larger than PIL's), and zlib releases the GIL,
+    so a bake writes frames on worker threads while torch computes the next ones.
+    """
+    if pixels.ndim != 2 or pixels.dtype != np.uint16:
+        raise ValueError(f"a 16-bit map is (H, W) uint16, not {pixels.shape} {pixels.dtype}")
+    h, w = pixels.shape
+    rows = np.zeros((h, 1 + 2 * w), dtype=np.uint8)  # each row: filter type 0, then big-endian samples
+    rows[:, 1:] = pixels.astype(">u2").view(np.uint8).reshape(h, 2 * w)
+    header = struct.pack(">IIBBBBB", w, h, 16, 0, 0, 0, 0)  # 16-bit greyscale, no interlace
+    return b"".join(
+        (
+            b"\x89PNG\r\n\x1a\n",
+            _chunk(b"IHDR", header),
+            _chunk(b"IDAT", zlib.compress(rows.tobytes(), level)),
+            _chunk(b"IEND", b""),
+        )
+    )
+
+
+def save_displacement_png(
+    path: Path, height_mm: npt.ArrayLike, scale_mm: float = DEFAULT_SCALE_MM, level: int = 1
+) -> Path:
+    """Write one (R, R) height map (mm) as a 16-bit grey PNG, atomically; returns the path."""
     pixels = encode_displacement(height_mm, scale_mm)
     if pixels.ndim != 2:
         raise ValueError(f"a displacement map is (R, R), not {pixels.shape}")
+    data = png16_bytes(pixels, level)
     path = Path(path)
     with atomic_path(path) as tmp:
-        Image.fromarray(pixels).save(tmp, format="PNG")
+        tmp.write_bytes(data)
     return path
 
 

@@ -61,6 +61,7 @@ REGISTRY: dict[str, str] = {
     "exercise": ".diagnostics:exercise",
     "prepare_head": ".heads:prepare_head",
     "animate_from_audio": ".speech:animate_from_audio",
+    "bake_details": ".details:bake_details",
 }
 
 
