@@ -265,20 +265,34 @@ def _render_request(args: argparse.Namespace) -> RenderRequest:
         fps=args.fps,
         seconds=args.seconds,
     )
-    problem = settings.problem()
-    if problem:
-        raise jobs.JobInputError(problem)
+    identity: dict[str, Any] = {}
+    if args.identity is not None:
+        if args.no_details:
+            raise jobs.JobInputError("--identity sets the skin's details: leave out --no-details to use it")
+        from .jobs.details import parse_identity
+
+        try:
+            identity = parse_identity(args.identity).as_dict()
+        except jobs.JobInputError as exc:
+            raise jobs.JobInputError(f"--identity: {exc}") from None
     transcript = args.transcript
     if transcript is not None and Path(transcript).expanduser().is_file():
         transcript = str(Path(transcript).expanduser().absolute())  # the runner works elsewhere
-    return RenderRequest(
+    request = RenderRequest(
         audio=str(audio.absolute()),
         out=str(out),
         transcript=transcript,
         curves_out=None if curves is None else str(curves),
         seed=args.seed,
         settings=settings,
+        details=not args.no_details,
+        detail_resolution=args.detail_res,
+        detail_identity=identity,
     )
+    problem = request.problem()
+    if problem:
+        raise jobs.JobInputError(problem)
+    return request
 
 
 def _cmd_render(args: argparse.Namespace) -> int:
@@ -319,6 +333,8 @@ def _cmd_render(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .render.settings import DETAIL_RESOLUTIONS
+
     parser = argparse.ArgumentParser(
         prog="python -m furrow",
         description="Furrow backend: detailed, animatable faces from audio and photos.",
@@ -373,11 +389,15 @@ def build_parser() -> argparse.ArgumentParser:
     speech.add_argument("--out", required=True, metavar="FILE", help="FILE.json or FILE.csv")
     speech.set_defaults(func=_cmd_speech)
 
+    from .cli_details import add_parser as add_details_parser
+
+    add_details_parser(sub)
+
     render = sub.add_parser(
         "render",
         help="audio -> a lip-synced MP4 of the default head (Blender's Cycles, H.264 + AAC)",
-        description="Render a talking head: Add Head, Animate from Audio and Render Clip in Blender "
-        "(the bpy module of this Python), without a window.",
+        description="Render a talking head: Add Head, Animate from Audio, Bake Details and Render Clip in "
+        "Blender (the bpy module of this Python), without a window.",
     )
     render.add_argument("audio", metavar="AUDIO", help="the voice recording (wav, flac, ogg, mp3 ...)")
     render.add_argument(
@@ -400,6 +420,25 @@ def build_parser() -> argparse.ArgumentParser:
         "--seconds", type=float, metavar="S", help="render at most this many seconds (default: all of it)"
     )
     render.add_argument("--seed", type=int, default=0, help="seed for blinks and head motion (default 0)")
+    render.add_argument(
+        "--no-details",
+        action="store_true",
+        help="skip Bake Details: no wrinkles, folds or pores (a little faster)",
+    )
+    render.add_argument(
+        "--detail-res",
+        type=int,
+        default=512,
+        choices=DETAIL_RESOLUTIONS,
+        metavar="PX",
+        help="size of the detail maps: 256, 512 (default), 1024 or 2048",
+    )
+    render.add_argument(
+        "--identity",
+        metavar="NAME=VALUE,...",
+        help="the skin's details: age (years), pore_size, pore_depth, roughness, wrinkle_depth "
+        "(multipliers, 1 = typical), seed; e.g. age=60,seed=3 (default: age 35, all 1, seed 0)",
+    )
     render.add_argument("--curves", metavar="FILE.json", help="also write the ARKit curves of the clip")
     render.add_argument("--sheet", metavar="FILE.png", help="also write a contact sheet of 8 frames")
     render.add_argument("--out", required=True, metavar="FILE.mp4", help="the clip to write")

@@ -1,25 +1,212 @@
-"""Detailed3DMM: mapping networks (detail identity, ARKit weights) -> DNPM w+, and its bake source.
+"""Detailed3DMM: mapping networks (detail identity, ARKit weights) -> DNPM w+, and baking with them.
 
-(Being written: until its weights exist, bakes use the procedural source.)
+    w+ = w_avg + M_id(identity code) + M_expr(ARKit weights, identity code)
+    map = G(w+, noise(seed)) * unit_mm
+
+The identity code is the detail identity's normalised controls (age, pore
+size/depth, roughness, wrinkle depth) and a one-hot of its wrinkle layout
+(seed mod the corpus's layout variants). Expression wrinkles depend on the
+person too (an old face creases deeper), so M_expr reads the identity code as
+well. G's noise is drawn from the person's seed once per bake, so pores stay
+where they are on every frame: DECA's property (person detail fixed, expression
+wrinkles moving) holds by construction, and tests check it on the maps.
+
+Resolution: the small model works at 256 px. A bake at 512 px or more upsamples
+the network's map (bicubic) and adds the person's skin above the network's
+band: the procedural identity map at the bake's resolution minus its own
+256 px version, computed once per bake (the "identity work" a bake caches).
 """
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..heads.arkit import ARKIT_NAMES
+from .dnpm import DNPMConfig, Encoder, Generator
+from .procedural import DetailIdentity
+
 WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "details_v1.pt"
+LAYOUT_VARIANTS = 4  # ProceduralDetails' default wrinkle layouts at <= 512 px
+ID_DIM = 5 + LAYOUT_VARIANTS
 
 
-def weights_available() -> bool:
-    return WEIGHTS.is_file()
+def weights_available(path: Path = WEIGHTS) -> bool:
+    return Path(path).is_file()
+
+
+def identity_code(ids: Sequence[DetailIdentity]) -> torch.Tensor:
+    """(B, ID_DIM): the normalised controls and the one-hot wrinkle layout."""
+    out = torch.zeros(len(ids), ID_DIM)
+    for i, ident in enumerate(ids):
+        out[i, :5] = torch.from_numpy(ident.vector())
+        out[i, 5 + int(ident.seed) % LAYOUT_VARIANTS] = 1.0
+    return out
+
+
+def _mlp(din: int, hidden: int, dout: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Linear(din, hidden),
+        nn.LeakyReLU(0.2),
+        nn.Linear(hidden, hidden),
+        nn.LeakyReLU(0.2),
+        nn.Linear(hidden, dout),
+    )
+
+
+class MappingNets(nn.Module):
+    """Identity code -> w+ offsets, (ARKit weights, identity code) -> w+ offsets."""
+
+    def __init__(self, cfg: DNPMConfig, hidden: int = 256) -> None:
+        super().__init__()
+        self.cfg = cfg
+        out = cfg.num_ws * cfg.w_dim
+        self.identity = _mlp(ID_DIM, hidden, out)
+        self.expression = _mlp(len(ARKIT_NAMES) + ID_DIM, hidden, out)
+        for net in (self.identity, self.expression):
+            last = net[-1]
+            assert isinstance(last, nn.Linear)
+            nn.init.zeros_(last.weight)
+            nn.init.zeros_(last.bias)
+
+    def forward(self, code: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        shape = (code.shape[0], self.cfg.num_ws, self.cfg.w_dim)
+        w_id = self.identity(code).view(shape)
+        w_ex = self.expression(torch.cat([weights, code], 1)).view(shape)
+        out: torch.Tensor = w_id + w_ex
+        return out
+
+
+class Detailed3DMM(nn.Module):
+    """The DNPM generator and encoder with the Detailed3DMM mapping networks."""
+
+    def __init__(self, cfg: DNPMConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.generator = Generator(cfg)
+        self.encoder = Encoder(cfg)
+        self.mapping = MappingNets(cfg)
+        self.meta: dict[str, Any] = {}
+
+    @property
+    def w_avg(self) -> torch.Tensor:
+        return self.encoder.get_buffer("w_avg")
+
+    def ws(self, code: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """w+ for identity codes and ARKit weights, both (B, ...)."""
+        out: torch.Tensor = self.mapping(code, weights) + self.w_avg
+        return out
+
+    def decode(self, ws: torch.Tensor, noise: list[torch.Tensor] | None) -> torch.Tensor:
+        """w+ -> (B, R, R) mm."""
+        out: torch.Tensor = self.generator(ws, noise)[:, 0] * self.cfg.unit_mm
+        return out
+
+    def encode(self, maps_mm: torch.Tensor) -> torch.Tensor:
+        """(B, R, R) mm -> w+."""
+        out: torch.Tensor = self.encoder((maps_mm / self.cfg.unit_mm)[:, None])
+        return out
+
+    # --- files -----------------------------------------------------------------------------------
+
+    def save(self, path: Path, meta: dict[str, Any] | None = None, half: bool = True) -> None:
+        """Inference weights only (no discriminator or optimiser), float16 by default (half the size)."""
+        from ..io.atomic import atomic_path
+
+        state = {k: (v.half() if half and v.is_floating_point() else v) for k, v in self.state_dict().items()}
+        with atomic_path(Path(path)) as tmp:
+            torch.save({"config": self.cfg.as_dict(), "state": state, "meta": dict(meta or self.meta)}, tmp)
+
+    @classmethod
+    def load(cls, path: Path = WEIGHTS) -> Detailed3DMM:
+        blob = torch.load(Path(path), map_location="cpu", weights_only=True)
+        model = cls(DNPMConfig.from_dict(blob["config"]))
+        model.load_state_dict({k: v.float() for k, v in blob["state"].items()})
+        model.meta = dict(blob.get("meta", {}))
+        model.eval()
+        return model
+
+
+def weights_version(path: Path = WEIGHTS) -> str:
+    """A short content hash: bakes record which weights made them."""
+    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    return f"{Path(path).stem}-{digest[:10]}"
+
+
+_LOADED: dict[str, Detailed3DMM] = {}
+
+
+def load_cached(path: Path = WEIGHTS) -> Detailed3DMM:
+    key = str(Path(path).resolve())
+    if key not in _LOADED:
+        _LOADED[key] = Detailed3DMM.load(path)
+    return _LOADED[key]
 
 
 class Detailed3DMMSource:
+    """A bake source: the trained model for the network's band, the person's fine skin above it."""
+
     name = "detailed3dmm"
-    version = "1"
 
-    def __init__(self) -> None:
-        raise NotImplementedError("being written")
+    def __init__(self, path: Path = WEIGHTS, head: Any = None) -> None:
+        self.model = load_cached(path)
+        self.version = weights_version(path)
+        self.head = head
+        self._code = torch.zeros(1, ID_DIM)
+        self._noise: list[torch.Tensor] = []
+        self._fine: torch.Tensor | None = None
+        self._resolution = self.model.cfg.resolution
 
-    def prepare(self, identity: Any, resolution: int) -> None: ...
+    def prepare(self, identity: DetailIdentity, resolution: int) -> None:
+        self._code = identity_code([identity])
+        self._noise = self.model.generator.make_noise(identity.seed)
+        self._resolution = resolution
+        self._fine = None
+        native = self.model.cfg.resolution
+        if resolution > native:
+            from ..heads.default import load_default_head
+            from .procedural import ProceduralDetails
+
+            head = self.head if self.head is not None else load_default_head()
+            skin = ProceduralDetails(head, resolution).identity_maps([identity])[None]
+            coarse = F.interpolate(
+                F.interpolate(skin, size=(native, native), mode="area"),
+                size=(resolution, resolution),
+                mode="bicubic",
+                align_corners=False,
+            )
+            self._fine = (skin - coarse)[0]
+
+    @torch.inference_mode()
+    def frames(self, weights: torch.Tensor) -> torch.Tensor:
+        b = int(weights.shape[0])
+        ws = self.model.ws(self._code.expand(b, -1), weights.float())
+        noise = [n.expand(b, -1, -1, -1) for n in self._noise]
+        maps = self.model.decode(ws, noise)
+        native = self.model.cfg.resolution
+        if self._resolution != native:
+            mode = "bicubic" if self._resolution > native else "area"
+            kwargs: dict[str, Any] = {"align_corners": False} if mode == "bicubic" else {}
+            maps = F.interpolate(maps[:, None], size=(self._resolution,) * 2, mode=mode, **kwargs)[:, 0]
+        if self._fine is not None:
+            maps = maps + self._fine
+        return maps
+
+
+def numpy_maps(model: Detailed3DMM, ids: Sequence[DetailIdentity], weights: npt.NDArray[np.float32]) -> np.ndarray:
+    """(B, R, R) mm at the model's resolution, each identity with its own seed's noise (for evaluation)."""
+    with torch.inference_mode():
+        code = identity_code(ids)
+        w = torch.as_tensor(weights, dtype=torch.float32)
+        noises = [model.generator.make_noise(i.seed) for i in ids]
+        noise = [torch.cat([n[k] for n in noises]) for k in range(len(noises[0]))]
+        out: npt.NDArray[np.float32] = model.decode(model.ws(code, w), noise).numpy()
+    return out

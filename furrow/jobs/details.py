@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from . import JobContext, JobInputError, JobOutput, MissingDependencyError
 
@@ -62,7 +63,7 @@ def parse_identity(raw: Any) -> Any:
     return DetailIdentity(**values)
 
 
-def static_weights(raw: Any) -> np.ndarray:
+def static_weights(raw: Any) -> npt.NDArray[np.float32]:
     """{name: weight} -> (1, 52)."""
     from ..heads.arkit import ARKIT_INDEX, ARKIT_NAMES
 
