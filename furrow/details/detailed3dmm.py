@@ -24,8 +24,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import numpy.typing as npt
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -199,14 +197,3 @@ class Detailed3DMMSource:
         if self._fine is not None:
             maps = maps + self._fine
         return maps
-
-
-def numpy_maps(model: Detailed3DMM, ids: Sequence[DetailIdentity], weights: npt.NDArray[np.float32]) -> np.ndarray:
-    """(B, R, R) mm at the model's resolution, each identity with its own seed's noise (for evaluation)."""
-    with torch.inference_mode():
-        code = identity_code(ids)
-        w = torch.as_tensor(weights, dtype=torch.float32)
-        noises = [model.generator.make_noise(i.seed) for i in ids]
-        noise = [torch.cat([n[k] for n in noises]) for k in range(len(noises[0]))]
-        out: npt.NDArray[np.float32] = model.decode(model.ws(code, w), noise).numpy()
-    return out
