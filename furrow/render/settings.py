@@ -53,9 +53,16 @@ class RenderSettings:
         return width, height - height % 2
 
 
+DETAIL_RESOLUTIONS = (256, 512, 1024, 2048)
+"""Sizes of a detail bake's maps (Bake Details' choices): 512 shows wrinkles and folds at clip sizes."""
+
+
 @dataclass(frozen=True)
 class RenderRequest:
-    """A whole headless job: audio in, MP4 out (the CLI hands this to the bpy-side runner as JSON)."""
+    """A whole headless job: audio in, MP4 out (the CLI hands this to the bpy-side runner as JSON).
+
+    ``details``: bake wrinkles and pores for the animation before rendering (``detail_identity``:
+    the skin's controls by name, e.g. {"age": 60, "seed": 3}; missing ones keep their defaults)."""
 
     audio: str
     out: str
@@ -63,6 +70,16 @@ class RenderRequest:
     curves_out: Optional[str] = None  # also write the ARKit curves the head was animated with
     seed: int = 0
     settings: RenderSettings = field(default_factory=RenderSettings)
+    details: bool = True
+    detail_resolution: int = 512
+    detail_identity: dict[str, Any] = field(default_factory=dict)
+
+    def problem(self) -> str:
+        """Why this request cannot run ('' when it can); one line. The settings check themselves."""
+        if self.detail_resolution not in DETAIL_RESOLUTIONS:
+            sizes = ", ".join(map(str, DETAIL_RESOLUTIONS))
+            return f"detail resolution {self.detail_resolution}: use one of {sizes}"
+        return self.settings.problem()
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
