@@ -131,6 +131,52 @@ def draw_animate(layout: bpy.types.UILayout, context: bpy.types.Context) -> None
         layout.label(text=f"Keys at the scene's {scene_fps(context.scene):g} fps", icon="TIME")
 
 
+class FURROW_PT_details(_SidebarPanel):
+    bl_label = "Details"
+    bl_idname = "FURROW_PT_details"
+    bl_parent_id = "FURROW_PT_main"
+
+    def draw(self, context: bpy.types.Context) -> None:
+        assert self.layout is not None
+        draw_details(self.layout, context)
+
+
+def draw_details(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
+    from .operators.details import furrow_head
+    from .scene.animation import animation_sources
+
+    obj = furrow_head(context)
+    settings = head_settings(obj)
+    if obj is None or settings is None:
+        layout.label(text="Select a Furrow head to bake its details", icon="INFO")
+        return
+    details = settings.details
+    col = layout.column(align=True)
+    col.label(text="Skin", icon="MOD_DISPLACE")
+    for name in ("age", "pore_size", "pore_depth", "roughness", "wrinkle_depth", "seed"):
+        col.prop(details, name)
+    col = layout.column(align=True)
+    col.prop(details, "resolution")
+    col.prop(details, "bake_name")
+    col = layout.column(align=True)
+    op = col.operator("furrow.bake_details", text="Bake Details", icon="RENDER_ANIMATION")
+    op.resolution, op.bake_name, op.static = details.resolution, details.bake_name, False
+    op = col.operator("furrow.bake_details", text="Bake Still Pose", icon="IMAGE_DATA")
+    op.resolution, op.bake_name, op.static = details.resolution, details.bake_name, True
+    if not animation_sources(obj):
+        layout.label(text="No shape-key animation yet:", icon="INFO")
+        layout.label(text="animate the head, or bake its still pose")
+    if details.last_frames:
+        box = layout.box()
+        what = (
+            "still pose"
+            if details.last_static
+            else f"{details.last_frames} frames from {details.last_frame_start}"
+        )
+        box.label(text=f"Last bake: {what}, {details.last_resolution} px", icon="CHECKMARK")
+        box.label(text=details.last_folder, icon="FILE_FOLDER")
+
+
 class FURROW_PT_render(_SidebarPanel):
     bl_label = "Render"
     bl_idname = "FURROW_PT_render"
@@ -181,6 +227,7 @@ CLASSES = (
     FURROW_PT_main,
     FURROW_PT_head,
     FURROW_PT_animate,
+    FURROW_PT_details,
     FURROW_PT_render,
     FURROW_PT_backend,
 )

@@ -1,8 +1,9 @@
 """Data the add-on keeps in Blender.
 
 WindowManager.furrow: per-session facts (not saved). Object.furrow: what makes
-an object a Furrow head: where its head model came from and its identity
-sliders. Each slider remembers the value the geometry reflects ("applied"), so
+an object a Furrow head: where its head model came from, its identity
+sliders, and its detail settings (the skin's own identity, the bake's size and
+name, what the last bake holds). Each slider remembers the value the geometry reflects ("applied"), so
 undo (which restores both together) never double-applies an identity change.
 """
 
@@ -65,6 +66,104 @@ class FurrowIdentitySlider(bpy.types.PropertyGroup):
     )
 
 
+DETAIL_RESOLUTIONS = [
+    ("256", "256 px", "Fast drafts: coarse pores, the main wrinkles"),
+    ("512", "512 px", "Wrinkles and folds; pores at a distance (about 1-2 s per 100 frames)"),
+    ("1024", "1024 px", "Close-ups: pores and fine lines (about 4x the time and disk of 512)"),
+    ("2048", "2048 px", "Extreme close-ups (about 16x the time and disk of 512)"),
+]
+
+
+class FurrowDetails(bpy.types.PropertyGroup):
+    """The head's fine detail: whose skin it is (the bake's identity), how a bake is made, and what
+    the last bake holds (shown in the panel; the wiring itself lives on the modifier and material)."""
+
+    age: FloatProperty(  # type: ignore[valid-type]
+        name="Age",
+        description="Age in years: static folds and expression wrinkles deepen and set in with it",
+        default=35.0,
+        min=0.0,
+        max=120.0,
+        soft_min=15.0,
+        soft_max=90.0,
+        precision=0,
+    )
+    pore_size: FloatProperty(  # type: ignore[valid-type]
+        name="Pore Size",
+        description="Pore radius as a multiple of the typical size for each face region",
+        default=1.0,
+        min=0.0,
+        max=4.0,
+        soft_max=2.5,
+    )
+    pore_depth: FloatProperty(  # type: ignore[valid-type]
+        name="Pore Depth",
+        description="Pore depth as a multiple of the typical depth for each face region",
+        default=1.0,
+        min=0.0,
+        max=4.0,
+        soft_max=2.5,
+    )
+    roughness: FloatProperty(  # type: ignore[valid-type]
+        name="Skin Roughness",
+        description="Strength of the fine skin relief between pores (a multiplier; 0 = smooth)",
+        default=1.0,
+        min=0.0,
+        max=4.0,
+        soft_max=2.5,
+    )
+    wrinkle_depth: FloatProperty(  # type: ignore[valid-type]
+        name="Wrinkle Depth",
+        description="Depth of static folds and expression wrinkles (a multiplier; 0 = none)",
+        default=1.0,
+        min=0.0,
+        max=4.0,
+        soft_max=2.5,
+    )
+    seed: IntProperty(  # type: ignore[valid-type]
+        name="Seed",
+        description="Picks this person's pores and wrinkle layout; the same seed gives the same skin",
+        default=0,
+        min=0,
+    )
+    resolution: EnumProperty(  # type: ignore[valid-type]
+        name="Resolution",
+        description="Size of each displacement map in pixels: more shows finer detail, costs time and disk",
+        items=DETAIL_RESOLUTIONS,
+        default="512",
+    )
+    bake_name: StringProperty(  # type: ignore[valid-type]
+        name="Bake Name",
+        description="The bake's folder name under //furrow/<object>/ next to the .blend; "
+        "baking again under the same name replaces it",
+        default="details",
+    )
+    last_folder: StringProperty(  # type: ignore[valid-type]
+        name="Last Bake Folder",
+        description="Where the last bake's displacement maps are (relative to the .blend when saved)",
+        default="",
+    )
+    last_frames: IntProperty(  # type: ignore[valid-type]
+        name="Last Bake Frames",
+        description="How many frames the last bake holds (1 for a still pose)",
+        default=0,
+    )
+    last_frame_start: IntProperty(  # type: ignore[valid-type]
+        name="Last Bake Start", description="The scene frame that shows the last bake's first map", default=1
+    )
+    last_resolution: IntProperty(  # type: ignore[valid-type]
+        name="Last Bake Resolution", description="Size in pixels of the last bake's maps", default=0
+    )
+    last_static: BoolProperty(  # type: ignore[valid-type]
+        name="Last Bake Is Still",
+        description="The last bake is one still pose, not an animation",
+        default=False,
+    )
+    last_model: StringProperty(  # type: ignore[valid-type]
+        name="Last Bake Model", description="Which detail model made the last bake", default=""
+    )
+
+
 class FurrowHead(bpy.types.PropertyGroup):
     is_head: BoolProperty(  # type: ignore[valid-type]
         name="Furrow Head", description="This object is a head made by Furrow", default=False
@@ -90,6 +189,11 @@ class FurrowHead(bpy.types.PropertyGroup):
     )
     identity_error: StringProperty(  # type: ignore[valid-type]
         name="Identity Problem", description="Why the last identity change could not apply", default=""
+    )
+    details: PointerProperty(  # type: ignore[valid-type]
+        type=FurrowDetails,
+        name="Details",
+        description="Fine detail of this head: skin identity, bake settings, the last bake",
     )
     suspend_updates: BoolProperty(  # type: ignore[valid-type]
         name="Suspend Updates",
@@ -127,4 +231,4 @@ def detach() -> None:
     del bpy.types.WindowManager.furrow  # type: ignore[attr-defined]
 
 
-CLASSES = (FurrowSession, FurrowIdentitySlider, FurrowHead)
+CLASSES = (FurrowSession, FurrowIdentitySlider, FurrowDetails, FurrowHead)

@@ -92,11 +92,83 @@ def read_curves(obj: bpy.types.Object, fps: float, start: int, end: int) -> Curv
     weights = np.zeros((len(frames), len(ARKIT_NAMES)), dtype=np.float32)
     for i, channel in enumerate(ARKIT_NAMES):
         fc = fcurves.get(_path(channel))
-        if fc is not None:
+        if fc is not None and not fc.mute:
             weights[:, i] = [fc.evaluate(float(f)) for f in frames]
         elif channel in key.key_blocks:
             weights[:, i] = key.key_blocks[channel].value
     return Curves(fps, weights)
+
+
+def animation_sources(obj: bpy.types.Object) -> list[str]:
+    """What animates the head's ARKit shape keys: any of "action", "nla", "drivers" (empty: none)."""
+    mesh = obj.data
+    if not isinstance(mesh, bpy.types.Mesh) or mesh.shape_keys is None:
+        return []
+    key = mesh.shape_keys
+    anim = key.animation_data
+    if anim is None:
+        return []
+    paths = {_path(n) for n in ARKIT_NAMES if n in key.key_blocks}
+    found = []
+    if anim.action is not None:
+        fcurves = _fcurves(anim.action, key)
+        if any(not fc.mute and len(fc.keyframe_points) for p, fc in fcurves.items() if p in paths):
+            found.append("action")
+    if anim.use_nla and any(not t.mute and len(t.strips) for t in anim.nla_tracks):
+        found.append("nla")
+    if any(d.data_path in paths and not d.mute for d in anim.drivers):
+        found.append("drivers")
+    return found
+
+
+def animation_range(obj: bpy.types.Object) -> Optional[tuple[int, int]]:
+    """The frames the shape keys' action spans (None without an action)."""
+    mesh = obj.data
+    assert isinstance(mesh, bpy.types.Mesh) and mesh.shape_keys is not None
+    anim = mesh.shape_keys.animation_data
+    if anim is None or anim.action is None:
+        return None
+    span = anim.action.frame_range
+    lo, hi = float(span[0]), float(span[1])
+    return int(np.floor(lo)), max(int(np.floor(lo)), int(np.ceil(hi)))
+
+
+def sample_curves(scene: bpy.types.Scene, obj: bpy.types.Object, start: int, end: int) -> Curves:
+    """The ARKit weights the head shows at every frame in [start, end] at the scene's fps.
+
+    Keys from one action are evaluated from their F-Curves (fast, the scene is not touched). NLA
+    strips and drivers only the animation system can combine: then the scene steps through the
+    frames (modifiers off meanwhile, the current frame put back)."""
+    fps = scene_fps(scene)
+    if animation_sources(obj) in ([], ["action"]):
+        return read_curves(obj, fps, start, end)
+    mesh = obj.data
+    assert isinstance(mesh, bpy.types.Mesh) and mesh.shape_keys is not None
+    blocks = mesh.shape_keys.key_blocks
+    present = [(i, blocks[n]) for i, n in enumerate(ARKIT_NAMES) if n in blocks]
+    weights = np.zeros((end - start + 1, len(ARKIT_NAMES)), dtype=np.float32)
+    current, subframe = scene.frame_current, scene.frame_subframe
+    shown = [(m, m.show_viewport) for m in obj.modifiers]
+    try:
+        for m, _ in shown:
+            m.show_viewport = False  # only the shape keys matter here
+        for row, frame in enumerate(range(start, end + 1)):
+            scene.frame_set(frame)
+            for i, block in present:
+                weights[row, i] = block.value
+    finally:
+        for m, visible in shown:
+            m.show_viewport = visible
+        scene.frame_set(current, subframe=subframe)
+    return Curves(fps, weights)
+
+
+def current_pose(obj: bpy.types.Object) -> dict[str, float]:
+    """The ARKit shape-key values the head shows now (a still pose)."""
+    mesh = obj.data
+    assert isinstance(mesh, bpy.types.Mesh) and mesh.shape_keys is not None
+    blocks = mesh.shape_keys.key_blocks
+    return {n: float(blocks[n].value) for n in ARKIT_NAMES if n in blocks and not blocks[n].mute}
 
 
 def add_sound(scene: bpy.types.Scene, filepath: str, start_frame: int) -> Any:

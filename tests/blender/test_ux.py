@@ -21,7 +21,12 @@ def _furrow_operators(bpy: Any) -> dict[str, Any]:
 
 def test_every_operator_has_a_tooltip_and_scene_changes_can_be_undone(blender: Any) -> None:
     ops = _furrow_operators(blender)
-    assert {"furrow.add_head", "furrow.animate_from_audio", "furrow.render_clip"} <= set(ops)
+    assert {
+        "furrow.add_head",
+        "furrow.animate_from_audio",
+        "furrow.bake_details",
+        "furrow.render_clip",
+    } <= set(ops)
     for idname, cls in ops.items():
         rna = getattr(blender.ops.furrow, idname.split(".", 1)[1]).get_rna_type()
         assert len(rna.description.strip()) > 10, f"{idname} has no tooltip"
@@ -30,19 +35,24 @@ def test_every_operator_has_a_tooltip_and_scene_changes_can_be_undone(blender: A
 
 
 def _described(group: Any, where: str) -> list[str]:
+    """Settings without a tooltip in ``group`` and in the groups it holds (Object.furrow.details)."""
     missing = []
     for prop in group.bl_rna.properties:
         if prop.identifier in {"rna_type", "name"}:
             continue
         if len(prop.description.strip()) < 5:
             missing.append(f"{where}.{prop.identifier}")
+        if prop.type == "POINTER" and prop.fixed_type.identifier.startswith("Furrow"):
+            missing += _described(prop.fixed_type, f"{where}.{prop.identifier}")
     return missing
 
 
 def test_every_setting_and_operator_option_has_a_tooltip(blender: Any) -> None:
     bpy = blender
     missing = _described(bpy.context.window_manager.furrow, "WindowManager.furrow")
-    missing += _described(bpy.types.Object.bl_rna.properties["furrow"].fixed_type, "Object.furrow")
+    head = bpy.types.Object.bl_rna.properties["furrow"].fixed_type
+    assert "details" in head.properties  # the detail controls are checked too
+    missing += _described(head, "Object.furrow")
     for idname in _furrow_operators(bpy):
         for prop in getattr(bpy.ops.furrow, idname.split(".", 1)[1]).get_rna_type().properties:
             if prop.identifier == "rna_type" or prop.identifier.startswith("filter_"):
