@@ -1,14 +1,18 @@
 """Headless runs as a pipeline of steps, each calling the add-on's real operators.
 
 ``python -m furrow render`` runs ``build_pipeline(request)``: NewScene ->
-AddHead -> AnimateFromAudio -> (ExportCurves) -> RenderClip. A step is a small
-object with a label, a weight (its share of the progress bar) and ``run``;
-later features slot in as steps of their own (e.g. Head from Photo before
-AnimateFromAudio, Bake Details before RenderClip) without touching the others.
+AddHead -> AnimateFromAudio -> (ExportCurves) -> (BakeDetails) -> RenderClip. A
+step is a small object with a label, a weight (its share of the progress bar),
+``run`` and ``close`` (called when the whole run ends, to remove what the step
+kept for later steps); later features slot in as steps of their own (e.g. Head
+from Photo before AnimateFromAudio) without touching the others.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -16,6 +20,7 @@ from typing import Any, ClassVar
 import bpy
 
 from ..furrow.render.settings import RenderRequest, RenderSettings
+from .properties import head_settings
 from .scene import render as render_scene
 
 Progress = Callable[[float, str], None]
@@ -48,6 +53,9 @@ class Step:
     def run(self, context: bpy.types.Context, progress: Progress) -> None:
         """Do the work; ``progress(fraction within this step, message)`` as it goes."""
         raise NotImplementedError
+
+    def close(self) -> None:
+        """The whole run is over (done or failed): remove what this step kept for later steps."""
 
 
 @dataclass
@@ -102,6 +110,38 @@ class ExportCurves(Step):
 
 
 @dataclass
+class BakeDetails(Step):
+    """Wrinkles and pores for the head's animation (Bake Details), in a temporary folder that lives
+    as long as the run: a headless run has no saved .blend to bake next to."""
+
+    resolution: int = 512
+    identity: dict[str, Any] = field(default_factory=dict)
+    label: ClassVar[str] = "bake details"
+    weight: ClassVar[float] = 0.5
+    folder: str = field(default="", init=False)
+
+    def run(self, context: bpy.types.Context, progress: Progress) -> None:
+        settings = head_settings(bpy.context.active_object)
+        if settings is None:
+            raise StepError("Bake Details needs the head selected")
+        for name, value in self.identity.items():
+            if not hasattr(settings.details, name):
+                raise StepError(f"unknown detail identity control {name!r}")
+            setattr(settings.details, name, value)
+        self.folder = tempfile.mkdtemp(prefix="furrow-bake-")
+        call(
+            OPS.furrow.bake_details,
+            resolution=str(self.resolution),
+            folder=os.path.join(self.folder, "details"),
+        )
+
+    def close(self) -> None:
+        if self.folder:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            self.folder = ""
+
+
+@dataclass
 class RenderClip(Step):
     out: str = ""
     settings: RenderSettings = field(default_factory=RenderSettings)
@@ -127,7 +167,7 @@ class RenderClip(Step):
 
 
 def build_pipeline(request: RenderRequest) -> list[Step]:
-    """The steps for audio -> MP4. Insert new steps here (Head from Photo, Bake Details ...)."""
+    """The steps for audio -> MP4. Insert new steps here (Head from Photo ...)."""
     steps: list[Step] = [
         NewScene(fps=request.settings.fps),
         AddHead(),
@@ -135,6 +175,10 @@ def build_pipeline(request: RenderRequest) -> list[Step]:
     ]
     if request.curves_out:
         steps.append(ExportCurves(path=request.curves_out))
+    if request.details:
+        steps.append(
+            BakeDetails(resolution=request.detail_resolution, identity=dict(request.detail_identity))
+        )
     steps.append(RenderClip(out=request.out, settings=request.settings))
     return steps
 
@@ -143,13 +187,18 @@ def run_pipeline(context: bpy.types.Context, steps: Sequence[Step], progress: Pr
     """Run ``steps`` in order; progress is over the whole run (each step by its weight)."""
     total = sum(s.weight for s in steps) or 1.0
     done = 0.0
-    for step in steps:
-        start = done
+    try:
+        for step in steps:
+            start = done
 
-        def report(fraction: float, message: str, start: float = start, step: Step = step) -> None:
-            progress((start + step.weight * min(max(fraction, 0.0), 1.0)) / total, f"{step.label}: {message}")
+            def report(fraction: float, message: str, start: float = start, step: Step = step) -> None:
+                share = step.weight * min(max(fraction, 0.0), 1.0)
+                progress((start + share) / total, f"{step.label}: {message}")
 
-        report(0.0, "started")
-        step.run(context, report)
-        done += step.weight
-        report(1.0, "done")
+            report(0.0, "started")
+            step.run(context, report)
+            done += step.weight
+            report(1.0, "done")
+    finally:
+        for step in steps:
+            step.close()

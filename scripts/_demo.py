@@ -1,5 +1,6 @@
 """The body of ./scripts/demo (run with the .venv's Python after setup): render the bundled
-speech sample on the default head, then a contact sheet of frames from the clip."""
+speech sample on the default head with its baked details (wrinkles, folds, pores), then a contact
+sheet of frames from the clip."""
 
 from __future__ import annotations
 
@@ -47,12 +48,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--seconds", type=float, default=None, help="render only the first N seconds")
     ap.add_argument("--audio-only", action="store_true", help="ignore the sample's transcript")
+    ap.add_argument("--no-details", action="store_true", help="skip Bake Details (no wrinkles or pores)")
+    ap.add_argument(
+        "--detail-res", type=int, default=None, help="size of the detail maps (default 512; --quick: 256)"
+    )
     ap.add_argument(
         "--quick", action="store_true", help="a 1.5 s clip at 128 px, 4 samples (CI: checks the chain runs)"
     )
     args = ap.parse_args(argv)
     if args.quick:
         args.res, args.samples, args.seconds = 128, 4, args.seconds or 1.5
+        args.detail_res = args.detail_res or 256  # a 128 px frame shows no more than a 256 px map
     t0 = time.perf_counter()
     args.out.mkdir(parents=True, exist_ok=True)
     clip, sheet = args.out / "demo.mp4", args.out / "demo_sheet.png"
@@ -65,6 +71,10 @@ def main(argv: list[str] | None = None) -> int:
             cmd += ["--transcript", str(SAMPLE.with_suffix(".txt"))]
         if args.seconds:
             cmd += ["--seconds", f"{args.seconds:g}"]
+        if args.no_details:
+            cmd += ["--no-details"]
+        elif args.detail_res:
+            cmd += ["--detail-res", str(args.detail_res)]
         print("demo: " + " ".join(Path(c).name if c == sys.executable else c for c in cmd), flush=True)
         rc = subprocess.run(cmd, cwd=ROOT, check=False).returncode
         if rc != 0:
