@@ -141,9 +141,13 @@ def _check_target(out_dir: Path) -> None:
 
 def _friendly(exc: OSError, folder: Path) -> BakeError:
     if exc.errno == errno.ENOSPC:
-        return BakeError(f"the disk is full while writing the bake into {folder}; free some space and bake again")
+        return BakeError(
+            f"the disk is full while writing the bake into {folder}; free some space and bake again"
+        )
     if isinstance(exc, PermissionError) or exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return BakeError(f"cannot write into {folder} (permission denied); save the .blend somewhere writable")
+        return BakeError(
+            f"cannot write into {folder} (permission denied); save the .blend somewhere writable"
+        )
     return BakeError(f"cannot write the bake into {folder}: {exc.strerror or exc}")
 
 

@@ -13,8 +13,9 @@ wrinkles moving) holds by construction, and tests check it on the maps.
 
 Resolution: the small model works at 256 px. A bake at 512 px or more upsamples
 the network's map (bicubic) and adds the person's skin above the network's
-band: the procedural identity map at the bake's resolution minus its own
-256 px version, computed once per bake (the "identity work" a bake caches).
+band: the procedural skin (pores, relief, crepe lines) at the bake's resolution
+minus its own 256 px version, computed once per bake (the "identity work" a bake
+caches).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..heads.arkit import ARKIT_NAMES
-from .dnpm import DNPMConfig, Encoder, Generator
+from .dnpm import DNPMConfig, Encoder, Generator, channels_last
 from .procedural import DetailIdentity
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "details_v1.pt"
@@ -48,6 +49,23 @@ def identity_code(ids: Sequence[DetailIdentity]) -> torch.Tensor:
         out[i, :5] = torch.from_numpy(ident.vector())
         out[i, 5 + int(ident.seed) % LAYOUT_VARIANTS] = 1.0
     return out
+
+
+def layout_image(head: Any, resolution: int) -> torch.Tensor:
+    """(1, 18, R, R): the skin mask, the 15 region masks and u, v; what tells the networks where they are."""
+    from ..heads.model import REGION_NAMES
+    from ..heads.regions import region_masks
+    from .procedural import ProceduralDetails
+
+    skin = ProceduralDetails(head, resolution, variants=0).skin
+    masks = region_masks(head, resolution)
+    v, u = torch.meshgrid(
+        1.0 - (torch.arange(resolution) + 0.5) / resolution,
+        (torch.arange(resolution) + 0.5) / resolution,
+        indexing="ij",
+    )
+    planes = [skin, *(torch.from_numpy(masks[name]) for name in REGION_NAMES), u, v]
+    return torch.stack(planes)[None].float()
 
 
 def _mlp(din: int, hidden: int, dout: int) -> nn.Sequential:
@@ -93,6 +111,13 @@ class Detailed3DMM(nn.Module):
         self.encoder = Encoder(cfg)
         self.mapping = MappingNets(cfg)
         self.meta: dict[str, Any] = {}
+
+    def set_layout(self, layout: torch.Tensor) -> None:
+        """Give the generator and encoder the head's layout image (saved with the weights)."""
+        if layout.shape[1:] != self.generator.get_buffer("layout").shape[1:]:
+            raise ValueError(f"layout {tuple(layout.shape)} does not fit this config")
+        self.generator.get_buffer("layout").copy_(layout)
+        self.encoder.get_buffer("layout").copy_(layout)
 
     @property
     def w_avg(self) -> torch.Tensor:
@@ -145,7 +170,9 @@ _LOADED: dict[str, Detailed3DMM] = {}
 def load_cached(path: Path = WEIGHTS) -> Detailed3DMM:
     key = str(Path(path).resolve())
     if key not in _LOADED:
-        _LOADED[key] = Detailed3DMM.load(path)
+        model = Detailed3DMM.load(path)
+        channels_last(model)
+        _LOADED[key] = model
     return _LOADED[key]
 
 
@@ -154,10 +181,16 @@ class Detailed3DMMSource:
 
     name = "detailed3dmm"
 
-    def __init__(self, path: Path = WEIGHTS, head: Any = None) -> None:
+    def __init__(self, path: Path = WEIGHTS, head: Any = None, precision: str = "auto") -> None:
+        """``precision``: "float32", "bfloat16" (the generator's convolutions; ~2x faster where the
+        CPU has native bf16, and within ~0.005 mm of float32), or "auto" (bf16 where native)."""
         self.model = load_cached(path)
         self.version = weights_version(path)
         self.head = head
+        if precision not in ("auto", "float32", "bfloat16"):
+            raise ValueError(f"precision must be auto, float32 or bfloat16, not {precision!r}")
+        native_bf16 = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        self.bf16 = precision == "bfloat16" or (precision == "auto" and native_bf16)
         self._code = torch.zeros(1, ID_DIM)
         self._noise: list[torch.Tensor] = []
         self._fine: torch.Tensor | None = None
@@ -174,7 +207,7 @@ class Detailed3DMMSource:
             from .procedural import ProceduralDetails
 
             head = self.head if self.head is not None else load_default_head()
-            skin = ProceduralDetails(head, resolution).identity_maps([identity])[None]
+            skin = ProceduralDetails(head, resolution, variants=0).identity_maps([identity])[None]
             coarse = F.interpolate(
                 F.interpolate(skin, size=(native, native), mode="area"),
                 size=(resolution, resolution),
@@ -188,7 +221,8 @@ class Detailed3DMMSource:
         b = int(weights.shape[0])
         ws = self.model.ws(self._code.expand(b, -1), weights.float())
         noise = [n.expand(b, -1, -1, -1) for n in self._noise]
-        maps = self.model.decode(ws, noise)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+            maps = self.model.decode(ws, noise).float()
         native = self.model.cfg.resolution
         if self._resolution != native:
             mode = "bicubic" if self._resolution > native else "area"

@@ -12,6 +12,12 @@ Modulation is applied to activations, not weights (x * s -> conv -> * demod),
 which is the same maths as StyleGAN2's fused form but runs as one ordinary
 convolution over the whole batch: several times faster on a CPU.
 
+Every map shares one UV layout, so the networks are told where they are: a
+fixed "layout" image (skin mask, the head's region masks, u and v) enters the
+generator at every scale through a 1x1 convolution (a learned, position-aware
+bias: the forehead knows it is the forehead) and the encoder as extra input
+channels. It is stored with the weights.
+
 Maps are in millimetres; the networks see them divided by ``cfg.unit_mm``.
 """
 
@@ -48,6 +54,7 @@ class DNPMConfig:
     z_dim: int = 128
     mapping_layers: int = 4
     unit_mm: float = 0.25  # network units -> mm
+    layout_channels: int = 18  # skin, 15 region masks, u, v (furrow.details.detailed3dmm.layout_image)
 
     def __post_init__(self) -> None:
         levels = self.levels
@@ -173,9 +180,19 @@ class Generator(nn.Module):
             self.layers.append(StyleLayer(cfg.channels[hi], cfg.channels[hi], cfg.w_dim))
             self.to_out.append(ModulatedConv(cfg.channels[hi], 1, cfg.w_dim, kernel=1, demodulate=False))
         self.out_bias = nn.Parameter(torch.zeros(len(levels)))
+        self.register_buffer("layout", torch.zeros(1, cfg.layout_channels, cfg.resolution, cfg.resolution))
+        # x enters each level with the previous level's width (it is upsampled, then convolved)
+        widths = [c0] + [cfg.channels[r] for r in levels[:-1]]
+        self.layout_in = nn.ModuleList([nn.Conv2d(cfg.layout_channels, c, 1) for c in widths])
         # Styles in w+ order: conv0, out0, then per block conv_a, conv_b, out.
         self.conv_ws = [0] + [3 * i + 2 + j for i in range(len(levels) - 1) for j in (0, 1)]
         self.out_ws = [1] + [3 * i + 4 for i in range(len(levels) - 1)]
+
+    def layout_at(self, size: int) -> torch.Tensor:
+        """The layout image averaged down to ``size`` px."""
+        layout = self.get_buffer("layout")
+        factor = layout.shape[-1] // size
+        return layout if factor == 1 else F.avg_pool2d(layout, factor)
 
     def noise_shapes(self) -> list[int]:
         """The side of each layer's noise map."""
@@ -196,6 +213,7 @@ class Generator(nn.Module):
             if out is not None:
                 x = F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
                 out = F.interpolate(out, scale_factor=2.0, mode="bilinear", align_corners=False)
+            x = x + self.layout_in[level](self.layout_at(self.cfg.levels[level]))
             for _ in range(1 if level == 0 else 2):
                 nz = noise[layer] if noise is not None else None
                 x = self.layers[layer](x, ws[:, self.conv_ws[layer]], nz)
@@ -240,7 +258,10 @@ class Encoder(nn.Module):
         self.cfg = cfg
         levels = cfg.levels[::-1]  # R ... start
         ch = cfg.encoder_channels
-        self.stem = nn.Sequential(nn.Conv2d(1, ch[levels[0]], 3, padding=1), nn.LeakyReLU(0.2))
+        self.stem = nn.Sequential(
+            nn.Conv2d(1 + cfg.layout_channels, ch[levels[0]], 3, padding=1), nn.LeakyReLU(0.2)
+        )
+        self.register_buffer("layout", torch.zeros(1, cfg.layout_channels, cfg.resolution, cfg.resolution))
         self.blocks = nn.ModuleList([_down_block(ch[a], ch[b]) for a, b in itertools.pairwise(levels)])
         # Each style reads the pyramid level at its own layer's resolution, clamped to a few levels.
         gen_levels = cfg.levels
@@ -265,7 +286,8 @@ class Encoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         feats: dict[int, torch.Tensor] = {}
-        h = self.stem(x)
+        layout = self.get_buffer("layout").expand(x.shape[0], -1, -1, -1).to(x.dtype)
+        h = self.stem(torch.cat([x, layout], 1))
         r = self.cfg.resolution
         feats[r] = h
         for block in self.blocks:

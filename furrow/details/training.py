@@ -115,8 +115,9 @@ def hp_energy(x: torch.Tensor, window: int = 8) -> torch.Tensor:
 
 def reconstruction_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     lp = (low_pass(pred) - low_pass(target)).abs().mean()
+    coarse = (F.avg_pool2d(pred, 4) - F.avg_pool2d(target, 4)).abs().mean()  # broad folds first
     tex = (hp_energy(pred) - hp_energy(target)).abs().mean()
-    return lp + 0.5 * tex
+    return lp + coarse + 0.5 * tex
 
 
 # --- settings and state ------------------------------------------------------------------------
@@ -127,12 +128,13 @@ class TrainSettings:
     steps: int = 3000
     max_minutes: float = 60.0
     batch: int = 8
-    lr: float = 2e-3
-    lr_d: float = 2e-3
-    adv: float = 0.05
-    adv_start: int = 300
+    lr: float = 1e-3
+    lr_d: float = 5e-4
+    adv: float = 0.02
+    adv_start: int = 800
     latent: float = 0.1
-    r1: float = 1.0
+    r1: float = 10.0
+    clip: float = 5.0  # gradient-norm clip for the generator, encoder and mapping
     seed: int = 0
     threads: int = 2
     eval_every: int = 200
@@ -166,14 +168,17 @@ class Trainer:
         self.opt = torch.optim.Adam(
             groups,
             lr=settings.lr,
-            betas=(0.0, 0.99),
+            betas=(0.5, 0.99),
         )
-        self.opt_d = torch.optim.Adam(self.disc.parameters(), lr=settings.lr_d, betas=(0.0, 0.99))
+        self.opt_d = torch.optim.Adam(self.disc.parameters(), lr=settings.lr_d, betas=(0.5, 0.99))
         self.state = TrainState()
         # channels-last runs oneDNN's fastest convolutions on CPUs (~1.4x here)
         channels_last(self.model)
         channels_last(self.disc)
         self.corpus = ProceduralDetails(head, cfg.resolution)
+        from .detailed3dmm import layout_image
+
+        self.model.set_layout(layout_image(head, cfg.resolution)[:, : cfg.layout_channels])
         self.rng = np.random.default_rng(settings.seed)
         vrng = np.random.default_rng(12345)
         self.val_ids = identities_for(VAL_SEED_BASE + np.arange(settings.val_size))
@@ -224,6 +229,7 @@ class Trainer:
                 p.requires_grad_(True)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
+        torch.nn.utils.clip_grad_norm_([p for g in self.opt.param_groups for p in g["params"]], s.clip)
         self.opt.step()
 
         d_loss = torch.zeros(())
@@ -236,7 +242,7 @@ class Trainer:
             d_loss = F.softplus(-d_real).mean() + F.softplus(d_fake).mean()
             if real.requires_grad:
                 (grad,) = torch.autograd.grad(d_real.sum(), real, create_graph=True)
-                d_loss = d_loss + s.r1 * 0.5 * grad.pow(2).sum(dim=(1, 2, 3)).mean() * 4
+                d_loss = d_loss + s.r1 * 0.5 * grad.float().pow(2).sum(dim=(1, 2, 3)).mean() * 4
             self.opt_d.zero_grad(set_to_none=True)
             d_loss.backward()  # type: ignore[no-untyped-call]
             self.opt_d.step()
