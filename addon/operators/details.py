@@ -114,17 +114,24 @@ class FURROW_OT_bake_details(JobOperator):
         settings = head_settings(obj)
         if obj is None or settings is None or scene is None:
             raise ValueError(NOT_A_HEAD)
+        if not self.static and not animation.animation_sources(obj):
+            raise ValueError(no_animation_message(obj.name))
+        # Unless a caller set them, the head's own settings (the panel's) decide size and name.
+        details: FurrowDetails = settings.details
+        chosen = self.properties.is_property_set
+        resolution = self.resolution if chosen("resolution") else details.resolution
+        bake_name = self.bake_name if chosen("bake_name") else details.bake_name
         if self.folder:
             out_dir, temporary = Path(bpy.path.abspath(self.folder)), False
         else:
-            out_dir, temporary = wiring.bake_folder(obj.name, self.bake_name)
+            out_dir, temporary = wiring.bake_folder(obj.name, bake_name)
         problem = wiring.folder_problem(out_dir)
         if problem:
             raise ValueError(problem)
         params: dict[str, Any] = {
             "out_dir": str(out_dir),
-            "identity": identity_params(settings.details),
-            "resolution": int(self.resolution),
+            "identity": identity_params(details),
+            "resolution": int(resolution),
             "fps": animation.scene_fps(scene),
         }
         if settings.head_file:  # FLAME / FaceScape: their own UV layout
@@ -133,8 +140,6 @@ class FURROW_OT_bake_details(JobOperator):
             params["weights"] = animation.current_pose(obj)
             params["frame_start"] = scene.frame_current
         else:
-            if not animation.animation_sources(obj):
-                raise ValueError(no_animation_message(obj.name))
             start, end = scene.frame_start, scene.frame_end
             if self.frames == "ANIMATION":
                 start, end = animation.animation_range(obj) or (start, end)

@@ -244,14 +244,16 @@ def test_without_animation_it_offers_the_still_pose_which_bakes_one_map(blender:
     _addon("panels").draw_details(layout, blender.context)
     assert "No shape-key animation yet:" in layout.texts()
 
-    # unsaved .blend: a temporary folder (and a warning), one map of the pose it shows now
-    assert blender.ops.furrow.bake_details(static=True, resolution="256") == {"FINISHED"}
+    # unsaved .blend: a temporary folder (and a warning), one map of the pose it shows now, at the
+    # size and under the name the head's Details settings give
     details = head.furrow.details
+    details.resolution, details.bake_name = "256", "raised"
+    assert blender.ops.furrow.bake_details(static=True) == {"FINISHED"}
     folder = Path(details.last_folder)
-    assert folder.is_relative_to(tempfile.gettempdir()) and folder.name == "details"
+    assert folder.is_relative_to(tempfile.gettempdir()) and folder.name == "raised"
     assert sorted(p.name for p in folder.iterdir()) == ["bake.json", "disp_00001.png"]
     info = json.loads((folder / "bake.json").read_text())
-    assert info["static"] and info["frame_count"] == 1
+    assert info["static"] and info["frame_count"] == 1 and info["resolution"] == 256
     assert (details.last_frames, details.last_static) == (1, True)
     image = displace.texture.image
     assert image.source == "FILE" and Path(image.filepath) == folder / "disp_00001.png"
@@ -349,3 +351,39 @@ def test_a_cycles_render_shows_forehead_lines_on_the_brow_raise(blender: Any, br
         return float(np.abs(shots[with_details, PEAK] - shots[with_details, START])[box].mean())
 
     assert raise_change(True) > 2.0 * raise_change(False), (raise_change(True), raise_change(False))
+
+
+def test_the_headless_chain_bakes_before_rendering_and_cleans_up_even_when_a_step_fails(blender: Any) -> None:
+    pipeline = _addon("pipeline")
+    settings = importlib.import_module(f"{MODULE}.furrow.render.settings")
+    request = settings.RenderRequest(
+        audio="a.wav", out="c.mp4", detail_resolution=1024, detail_identity={"age": 60}
+    )
+    steps = pipeline.build_pipeline(request)
+    assert [type(s).__name__ for s in steps] == [
+        "NewScene",
+        "AddHead",
+        "AnimateFromAudio",
+        "BakeDetails",
+        "RenderClip",
+    ]
+    assert (steps[3].resolution, steps[3].identity) == (1024, {"age": 60})
+    plain = pipeline.build_pipeline(settings.RenderRequest(audio="a.wav", out="c.mp4", details=False))
+    assert "BakeDetails" not in [type(s).__name__ for s in plain]
+
+    closed: list[str] = []
+
+    class Keeps(pipeline.Step):
+        def run(self, context: Any, progress: Any) -> None:
+            pass
+
+        def close(self) -> None:
+            closed.append("keeps")
+
+    class Fails(pipeline.Step):
+        def run(self, context: Any, progress: Any) -> None:
+            raise pipeline.StepError("boom")
+
+    with pytest.raises(pipeline.StepError, match="boom"):
+        pipeline.run_pipeline(blender.context, [Keeps(), Fails()], lambda fraction, message: None)
+    assert closed == ["keeps"]
