@@ -179,8 +179,10 @@ def test_a_brow_raise_bakes_into_a_sequence_that_moves_the_forehead_on_its_frame
     for frame in (PEAK - 1, END):  # brows down: the same maps as the neutral frame
         assert np.abs(change[frame]).max() < 1e-7, frame
     for frame in (PEAK, END - 1):  # brows up: forehead lines a tenth of a millimetre and more deep
-        assert np.abs(change[frame][forehead]).max() > 1e-4, frame
-        assert np.abs(change[frame][nose]).max() < 1e-6, frame
+        lines = np.abs(change[frame][forehead]).max()
+        assert lines > 1e-4, frame
+        # the procedural source leaves the nose exactly alone; a learned one may leak a little
+        assert np.abs(change[frame][nose]).max() < 0.1 * lines, frame
     # ... and they are the bake's map of that frame, the right way up, at the right strength
     maps = [load_displacement_png(folder / f"disp_{i:05d}.png") / 1000 for i in (1, PEAK - START + 1)]
     expected = _sample(maps[1] - maps[0], uv)[forehead]
