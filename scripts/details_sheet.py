@@ -1,7 +1,12 @@
 #!/usr/bin/env python3
-"""A sheet of procedural detail maps (shaded relief) for a look: poses x young/old identity.
+"""A sheet of detail maps (shaded relief) for a look: poses x young/old identity x source.
 
-.venv/bin/python scripts/details_sheet.py [--res 512] [--out tests/artifacts/details_sheet.png]
+.venv/bin/python scripts/details_sheet.py [--res 512] [--source both|procedural|model]
+                                          [--out tests/artifacts/details_sheet.png]
+
+"model" rows are what a bake writes (furrow.details.detailed3dmm.Detailed3DMMSource: the
+trained Detailed3DMM at 256 px, upsampled, plus the person's fine skin); "procedural" rows
+are the corpus it learned from, for the same person and pose.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -45,6 +51,16 @@ POSES: list[tuple[str, dict[str, float]]] = [
 ]
 
 
+def weights_of(poses: list[dict[str, float]]) -> np.ndarray:
+    from furrow.heads.arkit import ARKIT_INDEX, ARKIT_NAMES
+
+    out = np.zeros((len(poses), len(ARKIT_NAMES)), dtype=np.float32)
+    for i, pose in enumerate(poses):
+        for name, value in pose.items():
+            out[i, ARKIT_INDEX[name]] = value
+    return out
+
+
 def relief(h: np.ndarray, mm_per_px: float, gain: float = 5.0) -> np.ndarray:
     """Hill-shaded heights (light from the upper left), so wrinkles read as relief."""
     gy, gx = np.gradient(h / mm_per_px)
@@ -71,15 +87,29 @@ def main() -> int:
         help="top left bottom right, fractions of the map (the face island)",
     )
     parser.add_argument("--tile", type=int, default=300)
+    parser.add_argument("--source", choices=["both", "procedural", "model"], default="both")
     args = parser.parse_args()
-    det = ProceduralDetails(load_default_head(), args.res)
-    people = [("age 25", DetailIdentity(age=25.0, seed=1)), ("age 70", DetailIdentity(age=70.0, seed=2))]
+    head = load_default_head()
+    det = ProceduralDetails(head, args.res)
+    sources = ["procedural", "model"] if args.source == "both" else [args.source]
+    people = [
+        (f"{src}, age {age}", src, DetailIdentity(age=float(age), seed=seed))
+        for age, seed in ((25, 1), (70, 2))
+        for src in sources
+    ]
     r = args.res
     t, le, b, ri = (int(f * r) for f in args.crop)
     tiles = []
-    for label, ident in people:
+    for label, src, ident in people:
         row = []
-        maps = det.maps([ident] * len(POSES), [w for _, w in POSES]).numpy()
+        if src == "model":
+            from furrow.details.detailed3dmm import Detailed3DMMSource
+
+            model = Detailed3DMMSource(head=head)
+            model.prepare(ident, args.res)
+            maps = model.frames(torch.from_numpy(weights_of([w for _, w in POSES]))).numpy()
+        else:
+            maps = det.maps([ident] * len(POSES), [w for _, w in POSES]).numpy()
         for (pose, _), h in zip(POSES, maps, strict=True):
             img = relief(h, det.bank.mm_per_px)[t:b, le:ri]
             tile = Image.fromarray((img * 255).astype(np.uint8)).resize((args.tile, args.tile), Image.LANCZOS)

@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
-"""Render the default head with procedural detail maps (Cycles): neutral, brow raise, smile, frown.
+"""Render the default head with detail maps (Cycles): neutral, brow raise, smile, frown.
 
-A look at the corpus on the real surface, before DNPM exists: each pose's map is written as a
-16-bit displacement PNG (furrow.details.png convention), fed to the head's Displace modifier
-(strength from the mm scale) and to the skin material's Displacement node as bump, then rendered.
+Each pose's map is baked (furrow.details.bake: the trained Detailed3DMM by default, or
+--source procedural for the corpus it learned from) as a 16-bit displacement PNG, fed to the
+head's Displace modifier (strength from the mm scale) and to the skin material's Displacement
+node as bump, then rendered.
     .venv/bin/python scripts/render_details.py [--out tests/artifacts/details_render.png] [--age 65]
+                                               [--source model|procedural]
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import numpy as np
 from _pose_sheet import ROOT, render_poses, staged_head
 
 sys.path.insert(0, str(ROOT))
@@ -44,17 +47,25 @@ def main() -> int:
     parser.add_argument("--samples", type=int, default=24)
     parser.add_argument("--age", type=float, default=65.0)
     parser.add_argument("--zoom", type=float, default=1.6)
+    parser.add_argument("--source", choices=["model", "procedural"], default="model")
     args = parser.parse_args()
 
     bpy, head, _addon = staged_head("details", args.res, args.samples, zoom=args.zoom)
-    from furrow.details import DEFAULT_SCALE_MM, DetailIdentity, ProceduralDetails, save_displacement_png
+    from furrow.details import DEFAULT_SCALE_MM, DetailIdentity
+    from furrow.details.bake import ProceduralSource, bake
+    from furrow.details.detailed3dmm import Detailed3DMMSource
+    from furrow.heads.arkit import ARKIT_INDEX, ARKIT_NAMES
     from furrow.heads.default import load_default_head
 
-    tmp = Path(tempfile.mkdtemp(prefix="furrow-details-frames-"))
-    det = ProceduralDetails(load_default_head(), args.map_res, variants=1)
+    tmp = Path(tempfile.mkdtemp(prefix="furrow-details-frames-")) / "bake"
+    weights = np.zeros((len(POSES), len(ARKIT_NAMES)), dtype=np.float32)
+    for i, (_, pose) in enumerate(POSES):
+        for name, value in pose.items():
+            weights[i, ARKIT_INDEX[name]] = value
+    source = Detailed3DMMSource() if args.source == "model" else ProceduralSource(load_default_head())
     person = DetailIdentity(age=args.age, seed=4)
-    maps = det.maps([person] * len(POSES), [w for _, w in POSES]).numpy()
-    paths = [save_displacement_png(tmp / f"disp_{i + 1:05d}.png", h) for i, h in enumerate(maps)]
+    info = bake(source, person, weights, tmp, resolution=args.map_res)
+    paths = [info.frame_path(tmp, i) for i in range(len(POSES))]
 
     displace = next(m for m in head.modifiers if m.type == "DISPLACE")
     subdiv = next(m for m in head.modifiers if m.type == "SUBSURF")

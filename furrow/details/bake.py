@@ -148,6 +148,12 @@ def _friendly(exc: OSError, folder: Path) -> BakeError:
         return BakeError(
             f"cannot write into {folder} (permission denied); save the .blend somewhere writable"
         )
+    if exc.errno == errno.ENOENT:
+        return BakeError(f"the folder {folder} does not exist and cannot be made; choose another place")
+    if exc.errno in (errno.ENOTDIR, errno.EEXIST):
+        return BakeError(
+            f"a file is in the way of the bake folder {folder}; rename it or choose another bake name"
+        )
     return BakeError(f"cannot write the bake into {folder}: {exc.strerror or exc}")
 
 
@@ -193,8 +199,14 @@ def bake(
     _check_target(out_dir)
     report = progress or (lambda fraction, message: None)
     t0 = time.perf_counter()
+    # The per-person work first, before anything is written: a cancel (or a killed worker) during
+    # it leaves nothing behind.
+    report(0.0, f"Preparing {identity.age:.0f}-year-old skin at {resolution} px")
+    source.prepare(identity, resolution)
+    report(0.0, "Baking")
     try:
         out_dir.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale_stages(out_dir)
         stage = out_dir.parent / f".{out_dir.name}.partial-{secrets.token_hex(4)}"
         stage.mkdir()
     except OSError as exc:
@@ -215,8 +227,6 @@ def bake(
     pending: deque[Future[int]] = deque()
     total = 0
     try:
-        report(0.0, f"Preparing {identity.age:.0f}-year-old skin at {resolution} px")
-        source.prepare(identity, resolution)
         with ThreadPoolExecutor(max_workers=max(1, writers), thread_name_prefix="furrow-bake") as pool:
             for first in range(0, n, batch):
                 maps = source.frames(w[first : first + batch])
@@ -245,6 +255,29 @@ def bake(
         raise
     report(1.0, f"Baked {n} frame{'s' if n != 1 else ''} into {out_dir}")
     return info
+
+
+STALE_SECONDS = 600.0
+
+
+def _remove_stale_stages(out_dir: Path) -> None:
+    """Staging folders of this bake left by a worker that was killed mid-bake (older than 10 min).
+
+    Only hidden ``.<bake>.partial-*`` / ``.<bake>.old-*`` folders holding nothing but our frames
+    and bake.json are removed: never anything a person put there."""
+    now = time.time()
+    for pattern in (f".{out_dir.name}.partial-*", f".{out_dir.name}.old-*"):
+        for folder in out_dir.parent.glob(pattern):
+            try:
+                if not folder.is_dir() or now - folder.stat().st_mtime < STALE_SECONDS:
+                    continue
+                if all(
+                    f.name == BAKE_JSON or (f.name.startswith("disp_") and f.suffix == ".png")
+                    for f in folder.iterdir()
+                ):
+                    shutil.rmtree(folder, ignore_errors=True)
+            except OSError:
+                continue
 
 
 def _swap_into_place(stage: Path, out_dir: Path) -> None:

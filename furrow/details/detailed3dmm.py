@@ -206,8 +206,9 @@ class Detailed3DMMSource:
             from ..heads.default import load_default_head
             from .procedural import ProceduralDetails
 
-            head = self.head if self.head is not None else load_default_head()
-            skin = ProceduralDetails(head, resolution, variants=0).identity_maps([identity])[None]
+            if self.head is None:  # kept: the skin fields are cached per head object
+                self.head = load_default_head()
+            skin = ProceduralDetails(self.head, resolution, variants=0).identity_maps([identity])[None]
             coarse = F.interpolate(
                 F.interpolate(skin, size=(native, native), mode="area"),
                 size=(resolution, resolution),

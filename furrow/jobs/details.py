@@ -77,6 +77,11 @@ def static_weights(raw: Any) -> npt.NDArray[np.float32]:
     return row
 
 
+# Kept between jobs in the worker: building a source (the head's UV rasterisation, skin fields,
+# wrinkle patterns) takes 5-12 s, a re-bake should not pay it again.
+_SOURCES: dict[tuple[str, str], Any] = {}
+
+
 def detail_source(head_path: str | None, model: str, ctx: JobContext | None = None) -> Any:
     """The detail source for a head: the trained model on the default head's UVs, else procedural."""
     from ..details.bake import ProceduralSource
@@ -92,18 +97,24 @@ def detail_source(head_path: str | None, model: str, ctx: JobContext | None = No
         from ..details.detailed3dmm import Detailed3DMMSource, weights_available
 
         if is_default and weights_available():
-            return Detailed3DMMSource()
+            key = ("detailed3dmm", str(default))
+            if key not in _SOURCES:
+                _SOURCES[key] = Detailed3DMMSource()
+            return _SOURCES[key]
         if model == "neural":
             if not is_default:
                 raise JobInputError("the trained detail model works on the built-in head's UV layout only")
             raise MissingDependencyError("the trained detail model is missing from furrow/weights/")
         if ctx is not None and not is_default:
             ctx.warn("this head has its own UV layout: details come from the procedural model")
-    try:
-        head = HeadModel.load(path)
-    except HeadFileError as exc:
-        raise JobInputError(str(exc)) from exc
-    return ProceduralSource(head)
+    key = ("procedural", str(path.resolve()))
+    if key not in _SOURCES:
+        try:
+            head = HeadModel.load(path)
+        except HeadFileError as exc:
+            raise JobInputError(str(exc)) from exc
+        _SOURCES[key] = ProceduralSource(head)
+    return _SOURCES[key]
 
 
 def bake_details(params: dict[str, Any], ctx: JobContext) -> JobOutput:

@@ -232,3 +232,38 @@ def test_permission_denied_while_writing_is_a_clear_error(
     with pytest.raises(BakeError, match="permission denied"):
         bake(source, DetailIdentity(), brows(), tmp_path / "details", resolution=RES)
     assert os.listdir(tmp_path) == []
+
+
+def test_cancel_during_preparation_writes_nothing(source: ProceduralSource, tmp_path: Path) -> None:
+    class Cancel(Exception):
+        pass
+
+    def progress(fraction: float, message: str) -> None:
+        if message.startswith("Preparing"):
+            raise Cancel()
+
+    with pytest.raises(Cancel):
+        bake(source, DetailIdentity(), brows(), tmp_path / "details", resolution=RES, progress=progress)
+    assert os.listdir(tmp_path) == []
+
+
+def test_stale_staging_folders_of_a_killed_worker_are_cleared(
+    source: ProceduralSource, tmp_path: Path
+) -> None:
+    """A worker killed mid-bake leaves .details.partial-*; the next bake removes it (only if it is ours)."""
+    stale = tmp_path / ".details.partial-dead"
+    stale.mkdir()
+    (stale / "disp_00001.png").write_bytes(b"x")
+    foreign = tmp_path / ".details.partial-mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("mine")
+    for folder in (stale, foreign):
+        os.utime(folder, (1, 1))
+    bake(source, DetailIdentity(), brows(), tmp_path / "details", resolution=RES)
+    assert sorted(os.listdir(tmp_path)) == [".details.partial-mine", "details"]
+
+
+def test_a_file_in_the_way_is_a_clear_error(source: ProceduralSource, tmp_path: Path) -> None:
+    (tmp_path / "furrow").write_text("a file")
+    with pytest.raises(BakeError, match="file is in the way"):
+        bake(source, DetailIdentity(), brows(), tmp_path / "furrow" / "Head" / "details", resolution=RES)
