@@ -55,6 +55,7 @@ class DNPMConfig:
     mapping_layers: int = 4
     unit_mm: float = 0.25  # network units -> mm
     layout_channels: int = 18  # skin, 15 region masks, u, v (furrow.details.detailed3dmm.layout_image)
+    learned_layout_from: int = 32  # levels from this size up also add a learned per-texel feature map
 
     def __post_init__(self) -> None:
         levels = self.levels
@@ -184,6 +185,21 @@ class Generator(nn.Module):
         # x enters each level with the previous level's width (it is upsampled, then convolved)
         widths = [c0] + [cfg.channels[r] for r in levels[:-1]]
         self.layout_in = nn.ModuleList([nn.Conv2d(cfg.layout_channels, c, 1) for c in widths])
+        # Learned per-texel features (zero at the start): every map shares the UV layout, so
+        # where a fold or furrow can lie is learned once, here, and the styles gate it.
+        self.texel = nn.ParameterList(
+            [
+                nn.Parameter(torch.zeros(1, c, r, r))
+                for c, r in zip(widths, levels, strict=True)
+                if cfg.learned_layout_from and r >= cfg.learned_layout_from
+            ]
+        )
+        self.texel_level = {
+            r: i
+            for i, r in enumerate(
+                r for r in levels if cfg.learned_layout_from and r >= cfg.learned_layout_from
+            )
+        }
         # Styles in w+ order: conv0, out0, then per block conv_a, conv_b, out.
         self.conv_ws = [0] + [3 * i + 2 + j for i in range(len(levels) - 1) for j in (0, 1)]
         self.out_ws = [1] + [3 * i + 4 for i in range(len(levels) - 1)]
@@ -213,7 +229,10 @@ class Generator(nn.Module):
             if out is not None:
                 x = F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
                 out = F.interpolate(out, scale_factor=2.0, mode="bilinear", align_corners=False)
-            x = x + self.layout_in[level](self.layout_at(self.cfg.levels[level]))
+            size = self.cfg.levels[level]
+            x = x + self.layout_in[level](self.layout_at(size))
+            if size in self.texel_level:
+                x = x + self.texel[self.texel_level[size]]
             for _ in range(1 if level == 0 else 2):
                 nz = noise[layer] if noise is not None else None
                 x = self.layers[layer](x, ws[:, self.conv_ws[layer]], nz)
