@@ -133,8 +133,10 @@ class ModulatedConv(nn.Module):
         super().__init__()
         self.weight = nn.Parameter(torch.randn(cout, cin, kernel, kernel))
         self.affine = nn.Linear(w_dim, cin)
-        nn.init.zeros_(self.affine.weight)
-        nn.init.ones_(self.affine.bias)  # start as a plain conv
+        # Styles start near 1 but already depend on w (as StyleGAN's): a zero-initialised affine
+        # layer gives the mapping networks no gradient, and the maps ignore w for hundreds of steps.
+        nn.init.normal_(self.affine.weight, std=0.5 / math.sqrt(w_dim))
+        nn.init.ones_(self.affine.bias)
         self.scale = 1.0 / math.sqrt(cin * kernel * kernel)
         self.demodulate = demodulate
         self.padding = kernel // 2
