@@ -34,7 +34,7 @@ import torch  # noqa: E402
 
 from furrow.details import DetailIdentity  # noqa: E402
 from furrow.details.bake import ProceduralSource, bake  # noqa: E402
-from furrow.details.detailed3dmm import Detailed3DMMSource  # noqa: E402
+from furrow.details.detailed3dmm import WEIGHTS, Detailed3DMMSource  # noqa: E402
 from furrow.heads.default import load_default_head  # noqa: E402
 from furrow.machine import cpu_name  # noqa: E402
 
@@ -58,13 +58,14 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--precision", nargs="+", default=["auto"], choices=["auto", "float32", "bfloat16"])
     parser.add_argument("--procedural", action="store_true", help="also time the procedural source")
+    parser.add_argument("--weights", type=Path, default=WEIGHTS, help="Detailed3DMM weights to time")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     weights = clip_weights(args.frames)
     person = DetailIdentity(age=55, seed=7)
     sources: list[tuple[str, Any]] = [
-        (f"detailed3dmm {p}", Detailed3DMMSource(precision=p, head=load_default_head()))
+        (f"detailed3dmm {p}", Detailed3DMMSource(args.weights, precision=p, head=load_default_head()))
         for p in args.precision
     ]
     if args.procedural:
