@@ -149,7 +149,9 @@ def _friendly(exc: OSError, folder: Path) -> BakeError:
             f"cannot write into {folder} (permission denied); save the .blend somewhere writable"
         )
     if exc.errno == errno.ENOENT:
-        return BakeError(f"the folder {folder} does not exist and cannot be made; choose another place")
+        return BakeError(
+            f"cannot write the bake into {folder}: the folder cannot be made there; choose another place"
+        )
     if exc.errno in (errno.ENOTDIR, errno.EEXIST):
         return BakeError(
             f"a file is in the way of the bake folder {folder}; rename it or choose another bake name"

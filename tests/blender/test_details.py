@@ -216,8 +216,13 @@ def test_a_rebake_replaces_its_folder_and_reuses_the_wiring_a_cancel_keeps_the_l
     # a cancelled re-bake changes nothing: not the folder, not the wiring
     before = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
     head.furrow.details.age = 80.0
+    scene = blender.context.scene
+    scene.frame_end = (
+        START + 4000
+    )  # seconds of baking: the cancel at 0.3 s lands mid-bake (sources are cached)
     threading.Timer(0.3, jobs.manager.cancel).start()
     assert blender.ops.furrow.bake_details(resolution="256") == {"CANCELLED"}
+    scene.frame_end = END
     assert {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} == before
     assert _counts(blender, head) == counts
 
