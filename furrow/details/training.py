@@ -4,14 +4,16 @@ One loop trains everything together, since every corpus map comes with the
 identity and expression that made it:
   encoder path   x -> E -> w+_e -> G -> x_e        (DNPM: inversion / reconstruction)
   mapping path   (id, expr) -> M -> w+_m -> G -> x_m  (Detailed3DMM)
-Losses, for both outputs:
+Losses, for both outputs (and an expression residual for the mapping path):
   - L1 on the low-pass maps (Gaussian, sigma 1 px): wrinkles, folds, lines must match;
   - L1 on local high-pass energy (8 px windows): pores and roughness must have the
     right depth in each region, though not the same pixels (they come from noise);
   - adversarial (non-saturating, with R1 on real maps every 4 steps), weight
     ``adv`` after a warm-up, so the noise-driven skin also looks like skin;
   - latent: M's w+ is pulled towards the (detached) encoder's w+, so the mapping
-    lands where the encoder puts real maps.
+    lands where the encoder puts real maps;
+  - expression residual: (mapped map - the same person's mapped neutral map) against
+    (corpus map - corpus neutral map), low-pass L1, weight ``expression``.
 A held-out validation set (identities never trained on) is scored every
 ``eval_every`` steps; checkpoints are atomic, and a run resumes where it stopped.
 """
@@ -135,6 +137,7 @@ class TrainSettings:
     latent: float = 0.1
     r1: float = 10.0
     clip: float = 5.0  # gradient-norm clip for the generator, encoder and mapping
+    expression: float = 4.0  # weight of the expression-residual loss (mapping path)
     seed: int = 0
     threads: int = 2
     eval_every: int = 200
@@ -209,15 +212,26 @@ class Trainer:
         code = identity_code(ids)
         use_adv = self.state.step >= s.adv_start and s.adv > 0
 
+        b = len(ids)
         with self.autocast():
             ws_e = m.encoder(x).float()
             ws_m = m.mapping(code, expr) + m.w_avg
-            both = m.generator(torch.cat([ws_e, ws_m]), [torch.cat([n, n]) for n in noise]).float()
-        x_e, x_m = both[: len(ids)], both[len(ids) :]
+            parts = [ws_e, ws_m]
+            if s.expression > 0:  # the same people with a neutral face, for the expression residual
+                parts.append(m.mapping(code, torch.zeros_like(expr)) + m.w_avg)
+            out = m.generator(torch.cat(parts), [torch.cat([n] * len(parts)) for n in noise]).float()
+        both = out[: 2 * b]
+        x_e, x_m = both[:b], both[b:]
         rec_e = reconstruction_loss(x_e, x)
         rec_m = reconstruction_loss(x_m, x)
         lat = (ws_m - ws_e.detach()).pow(2).mean()
         loss = rec_e + rec_m + s.latent * lat
+        if s.expression > 0:
+            # Expression wrinkles are thin and sparse: a whole-map loss barely sees them, so the
+            # change from the person's neutral map is matched on its own.
+            neutral = (self.corpus.maps(ids, np.zeros_like(expr.numpy())) / self.cfg.unit_mm)[:, None]
+            res = low_pass(x_m - out[2 * b :]) - low_pass(x - neutral)
+            loss = loss + s.expression * res.abs().mean()
         adv_g = torch.zeros(())
         if use_adv:
             for p in self.disc.parameters():
