@@ -16,7 +16,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -49,16 +48,6 @@ POSES: list[tuple[str, dict[str, float]]] = [
     ("pucker", {"mouthPucker": 1.0, "mouthShrugLower": 0.8}),
     ("sneer", {"noseSneerLeft": 1.0, "noseSneerRight": 1.0}),
 ]
-
-
-def weights_of(poses: list[dict[str, float]]) -> np.ndarray:
-    from furrow.heads.arkit import ARKIT_INDEX, ARKIT_NAMES
-
-    out = np.zeros((len(poses), len(ARKIT_NAMES)), dtype=np.float32)
-    for i, pose in enumerate(poses):
-        for name, value in pose.items():
-            out[i, ARKIT_INDEX[name]] = value
-    return out
 
 
 def relief(h: np.ndarray, mm_per_px: float, gain: float = 5.0) -> np.ndarray:
@@ -104,10 +93,11 @@ def main() -> int:
         row = []
         if src == "model":
             from furrow.details.detailed3dmm import Detailed3DMMSource
+            from furrow.details.procedural import arkit_weights
 
             model = Detailed3DMMSource(head=head)
             model.prepare(ident, args.res)
-            maps = model.frames(torch.from_numpy(weights_of([w for _, w in POSES]))).numpy()
+            maps = model.frames(arkit_weights([w for _, w in POSES])).numpy()
         else:
             maps = det.maps([ident] * len(POSES), [w for _, w in POSES]).numpy()
         for (pose, _), h in zip(POSES, maps, strict=True):

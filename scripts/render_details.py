@@ -16,7 +16,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
 from _pose_sheet import ROOT, render_poses, staged_head
 
 sys.path.insert(0, str(ROOT))
@@ -54,14 +53,11 @@ def main() -> int:
     from furrow.details import DEFAULT_SCALE_MM, DetailIdentity
     from furrow.details.bake import ProceduralSource, bake
     from furrow.details.detailed3dmm import Detailed3DMMSource
-    from furrow.heads.arkit import ARKIT_INDEX, ARKIT_NAMES
+    from furrow.details.procedural import arkit_weights
     from furrow.heads.default import load_default_head
 
     tmp = Path(tempfile.mkdtemp(prefix="furrow-details-frames-")) / "bake"
-    weights = np.zeros((len(POSES), len(ARKIT_NAMES)), dtype=np.float32)
-    for i, (_, pose) in enumerate(POSES):
-        for name, value in pose.items():
-            weights[i, ARKIT_INDEX[name]] = value
+    weights = arkit_weights([pose for _, pose in POSES])
     source = Detailed3DMMSource() if args.source == "model" else ProceduralSource(load_default_head())
     person = DetailIdentity(age=args.age, seed=4)
     info = bake(source, person, weights, tmp, resolution=args.map_res)

@@ -737,7 +737,7 @@ class ProceduralDetails:
 
     def expression_response(self, weights: Weights) -> torch.Tensor:
         """(B, K) how strongly each wrinkle pattern shows for a batch of ARKit weights."""
-        w = _weights(weights)
+        w = arkit_weights(weights)
         drive = (w @ self.bank.drivers.T).clamp(0.0, 1.0)
         onset = self.bank.onset
         late = ((drive - onset) / (1.0 - onset)).clamp(0.0, 1.0)
@@ -788,7 +788,7 @@ def _sep_blur(x: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
     return y[:, 0]
 
 
-def _weights(weights: Weights) -> torch.Tensor:
+def arkit_weights(weights: Weights) -> torch.Tensor:
     """ARKit weights as (B, 52) float32: a tensor/array (52,) or (B, 52), a dict, or a list of dicts."""
     if isinstance(weights, Mapping):
         weights = [weights]

@@ -65,15 +65,14 @@ def parse_identity(raw: Any) -> Any:
 
 def static_weights(raw: Any) -> npt.NDArray[np.float32]:
     """{name: weight} -> (1, 52)."""
-    from ..heads.arkit import ARKIT_INDEX, ARKIT_NAMES
+    from ..details.procedural import arkit_weights
 
-    row = np.zeros((1, len(ARKIT_NAMES)), dtype=np.float32)
     if not isinstance(raw, dict):
         raise JobInputError("weights must be a mapping of ARKit name -> weight")
-    for name, value in raw.items():
-        if name not in ARKIT_INDEX:
-            raise JobInputError(f"{name!r} is not an ARKit blendshape name")
-        row[0, ARKIT_INDEX[name]] = float(value)
+    try:
+        row: npt.NDArray[np.float32] = arkit_weights(raw).numpy()
+    except (TypeError, ValueError) as exc:
+        raise JobInputError(str(exc)) from None
     return row
 
 
