@@ -1,6 +1,6 @@
 """Detailed3DMM: mapping networks (detail identity, ARKit weights) -> DNPM w+, and baking with them.
 
-    w+ = w_avg + M_id(identity code) + M_expr(ARKit weights, identity code)
+    w+ = M_id(identity code) + M_expr(ARKit weights, identity code)
     map = G(w+, noise(seed)) * unit_mm
 
 The identity code is the detail identity's normalised controls (age, pore
@@ -21,6 +21,7 @@ caches).
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -31,10 +32,9 @@ from torch import nn
 
 from ..heads.arkit import ARKIT_NAMES
 from .dnpm import DNPMConfig, Encoder, Generator, channels_last
-from .procedural import DetailIdentity
+from .procedural import LAYOUT_VARIANTS, DetailIdentity
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "details_v1.pt"
-LAYOUT_VARIANTS = 4  # ProceduralDetails' default wrinkle layouts at <= 512 px
 ID_DIM = 5 + LAYOUT_VARIANTS
 
 
@@ -87,10 +87,12 @@ class MappingNets(nn.Module):
         out = cfg.num_ws * cfg.w_dim
         self.identity = _mlp(ID_DIM, hidden, out)
         self.expression = _mlp(len(ARKIT_NAMES) + ID_DIM, hidden, out)
+        # Small random outputs at the start (not zero): w must already vary with the codes, or
+        # the generator's response to w, and with it every gradient to these nets, stays ~0.
         for net in (self.identity, self.expression):
             last = net[-1]
             assert isinstance(last, nn.Linear)
-            nn.init.zeros_(last.weight)
+            nn.init.normal_(last.weight, std=0.5 / math.sqrt(hidden))
             nn.init.zeros_(last.bias)
 
     def forward(self, code: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -119,13 +121,9 @@ class Detailed3DMM(nn.Module):
         self.generator.get_buffer("layout").copy_(layout)
         self.encoder.get_buffer("layout").copy_(layout)
 
-    @property
-    def w_avg(self) -> torch.Tensor:
-        return self.encoder.get_buffer("w_avg")
-
     def ws(self, code: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         """w+ for identity codes and ARKit weights, both (B, ...)."""
-        out: torch.Tensor = self.mapping(code, weights) + self.w_avg
+        out: torch.Tensor = self.mapping(code, weights)
         return out
 
     def decode(self, ws: torch.Tensor, noise: list[torch.Tensor] | None) -> torch.Tensor:
@@ -145,14 +143,25 @@ class Detailed3DMM(nn.Module):
         from ..io.atomic import atomic_path
 
         state = {k: (v.half() if half and v.is_floating_point() else v) for k, v in self.state_dict().items()}
+        # The layout image is masks and coordinates in [0, 1]: 8 bits hold it (1.2 MB instead of 2.4).
+        layout = state.pop("generator.layout").float()
+        blob = {
+            "config": self.cfg.as_dict(),
+            "state": state,
+            "layout_u8": (layout.clamp(0, 1) * 255).round().to(torch.uint8),
+            "meta": dict(meta or self.meta),
+        }
         with atomic_path(Path(path)) as tmp:
-            torch.save({"config": self.cfg.as_dict(), "state": state, "meta": dict(meta or self.meta)}, tmp)
+            torch.save(blob, tmp)
 
     @classmethod
     def load(cls, path: Path = WEIGHTS) -> Detailed3DMM:
         blob = torch.load(Path(path), map_location="cpu", weights_only=True)
         model = cls(DNPMConfig.from_dict(blob["config"]))
-        model.load_state_dict({k: v.float() for k, v in blob["state"].items()})
+        state = {k: v.float() for k, v in blob["state"].items()}
+        state["generator.layout"] = blob["layout_u8"].float() / 255.0
+        model.load_state_dict(state)
+        model.set_layout(state["generator.layout"])
         model.meta = dict(blob.get("meta", {}))
         model.eval()
         return model

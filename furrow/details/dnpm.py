@@ -55,7 +55,9 @@ class DNPMConfig:
     mapping_layers: int = 4
     unit_mm: float = 0.25  # network units -> mm
     layout_channels: int = 18  # skin, 15 region masks, u, v (furrow.details.detailed3dmm.layout_image)
-    learned_layout_from: int = 32  # levels from this size up also add a learned per-texel feature map
+    learned_layout_from: int = 32  # levels from this size ...
+    learned_layout_to: int = 64  # ... up to this one also add a learned per-texel feature map
+    basis: int = 60  # full-resolution texel basis maps mixed by one extra style (0: none)
 
     def __post_init__(self) -> None:
         levels = self.levels
@@ -77,9 +79,12 @@ class DNPMConfig:
 
     @property
     def num_ws(self) -> int:
-        """Style vectors in w+: one per convolution and one per output layer."""
+        """Style vectors in w+: one per convolution, one per output layer and one for the basis."""
         blocks = len(self.levels) - 1
-        return 1 + 2 * blocks + (blocks + 1)
+        return 1 + 2 * blocks + (blocks + 1) + (1 if self.basis else 0)
+
+    def has_texel(self, size: int) -> bool:
+        return bool(self.learned_layout_from) and self.learned_layout_from <= size <= self.learned_layout_to
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -113,6 +118,8 @@ def large_config(resolution: int = 512) -> DNPMConfig:
         channels={r: widths[r] for r in levels},
         encoder_channels={r: max(16, widths[r] // 2) for r in levels},
         disc_channels={r: max(16, widths[r] // 2) for r in levels},
+        learned_layout_to=128,
+        basis=0,  # a GPU-sized synthesis network has the width for thin lines; 64 maps would be 67M texels
     )
 
 
@@ -190,19 +197,18 @@ class Generator(nn.Module):
         # Learned per-texel features (zero at the start): every map shares the UV layout, so
         # where a fold or furrow can lie is learned once, here, and the styles gate it.
         self.texel = nn.ParameterList(
-            [
-                nn.Parameter(torch.zeros(1, c, r, r))
-                for c, r in zip(widths, levels, strict=True)
-                if cfg.learned_layout_from and r >= cfg.learned_layout_from
-            ]
+            [nn.Parameter(torch.zeros(1, c, r, r)) for c, r in zip(widths, levels, strict=True) if cfg.has_texel(r)]
         )
-        self.texel_level = {
-            r: i
-            for i, r in enumerate(
-                r for r in levels if cfg.learned_layout_from and r >= cfg.learned_layout_from
-            )
-        }
-        # Styles in w+ order: conv0, out0, then per block conv_a, conv_b, out.
+        self.texel_level = {r: i for i, r in enumerate(r for r in levels if cfg.has_texel(r))}
+        # A full-resolution texel basis, mixed per map by the last style (a linear output layer):
+        # wrinkles a texel or two wide, each always in its own place on the UV layout, are what a
+        # narrow 256 px convolution stack learns slowest; here each is one map and one coefficient.
+        if cfg.basis:
+            self.basis = nn.Parameter(torch.zeros(cfg.basis, cfg.resolution * cfg.resolution))
+            self.basis_affine = nn.Linear(cfg.w_dim, cfg.basis)
+            nn.init.normal_(self.basis_affine.weight, std=1.0 / math.sqrt(cfg.w_dim))
+            nn.init.zeros_(self.basis_affine.bias)
+        # Styles in w+ order: conv0, out0, then per block conv_a, conv_b, out; then the basis.
         self.conv_ws = [0] + [3 * i + 2 + j for i in range(len(levels) - 1) for j in (0, 1)]
         self.out_ws = [1] + [3 * i + 4 for i in range(len(levels) - 1)]
 
@@ -242,6 +248,10 @@ class Generator(nn.Module):
             y = self.to_out[level](x, ws[:, self.out_ws[level]]) + self.out_bias[level]
             out = y if out is None else out + y
         assert out is not None
+        if self.cfg.basis:
+            coef = self.basis_affine(ws[:, -1])
+            r = self.cfg.resolution
+            out = out + (coef.to(self.basis.dtype) @ self.basis).view(b, 1, r, r).to(out.dtype)
         return out
 
 
@@ -261,6 +271,18 @@ class Mapping(nn.Module):
         return out
 
 
+def init_leaky(module: nn.Module, last_gain: float = 0.1) -> nn.Module:
+    """He-initialise a plain conv/linear stack with leaky ReLUs (zero biases), the last layer
+    ``last_gain`` times smaller. PyTorch's default init shrinks the signal ~5x a layer in such a
+    stack: an encoder five blocks deep then gives the same w+ for every map, and never learns."""
+    layers = [m for m in module.modules() if isinstance(m, nn.Conv2d | nn.Linear)]
+    for layer in layers:
+        nn.init.kaiming_normal_(layer.weight, a=0.2, nonlinearity="leaky_relu")
+        if layer.bias is not None:
+            nn.init.zeros_(layer.bias)
+    return module
+
+
 def _down_block(cin: int, cout: int) -> nn.Module:
     return nn.Sequential(
         nn.Conv2d(cin, cout, 3, padding=1),
@@ -271,7 +293,7 @@ def _down_block(cin: int, cout: int) -> nn.Module:
 
 
 class Encoder(nn.Module):
-    """A map -> w+ (as offsets from the average w), reading coarse styles from deep features and
+    """A map -> w+, reading coarse styles from deep features and
     fine styles from shallower ones (a feature pyramid, as pSp does for faces)."""
 
     def __init__(self, cfg: DNPMConfig) -> None:
@@ -282,13 +304,18 @@ class Encoder(nn.Module):
         self.stem = nn.Sequential(
             nn.Conv2d(1 + cfg.layout_channels, ch[levels[0]], 3, padding=1), nn.LeakyReLU(0.2)
         )
-        self.register_buffer("layout", torch.zeros(1, cfg.layout_channels, cfg.resolution, cfg.resolution))
+        # the generator's layout (stored once, with the generator)
+        self.register_buffer(
+            "layout", torch.zeros(1, cfg.layout_channels, cfg.resolution, cfg.resolution), persistent=False
+        )
         self.blocks = nn.ModuleList([_down_block(ch[a], ch[b]) for a, b in itertools.pairwise(levels)])
         # Each style reads the pyramid level at its own layer's resolution, clamped to a few levels.
         gen_levels = cfg.levels
         res_of_ws = [gen_levels[0], gen_levels[0]]
         for r in gen_levels[1:]:
             res_of_ws += [r, r, r]
+        if cfg.basis:
+            res_of_ws.append(cfg.resolution)
         self.sources = sorted(set(min(max(r, cfg.start), cfg.start * 4) for r in res_of_ws))
         self.ws_source = [self.sources.index(min(max(r, cfg.start), cfg.start * 4)) for r in res_of_ws]
         self.heads = nn.ModuleList()
@@ -303,7 +330,11 @@ class Encoder(nn.Module):
                     nn.Linear(256, n * cfg.w_dim),
                 )
             )
-        self.register_buffer("w_avg", torch.zeros(cfg.w_dim))
+        init_leaky(self)
+        for head in self.heads:  # small w+ at the start, as the mapping networks'
+            last = head[-1]
+            assert isinstance(last, nn.Linear)
+            last.weight.data.mul_(0.1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         feats: dict[int, torch.Tensor] = {}
@@ -320,7 +351,7 @@ class Encoder(nn.Module):
         for i, (r, head) in enumerate(zip(self.sources, self.heads, strict=False)):
             idx = [k for k, s in enumerate(self.ws_source) if s == i]
             ws[:, idx] = head(feats[r]).view(b, len(idx), self.cfg.w_dim).float()
-        return ws + self.get_buffer("w_avg")
+        return ws
 
 
 class Discriminator(nn.Module):
@@ -336,6 +367,7 @@ class Discriminator(nn.Module):
         self.head = nn.Sequential(
             nn.Flatten(), nn.Linear(c * cfg.start * cfg.start, 128), nn.LeakyReLU(0.2), nn.Linear(128, 1)
         )
+        init_leaky(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out: torch.Tensor = self.head(self.blocks(self.stem(x)))

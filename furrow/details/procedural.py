@@ -524,6 +524,8 @@ class _Bank:
         return self.combined[:, 2:]
 
 
+LAYOUT_VARIANTS = 2  # wrinkle layouts, chosen by seed; the same at every resolution
+
 # Per (head, resolution, variants): a head is unhashable, so its id, checked against a weak reference.
 _CACHE: dict[tuple[int, int, int], tuple[weakref.ref[HeadModel], _Bank]] = {}
 
@@ -666,11 +668,11 @@ class ProceduralDetails:
     """Displacement maps (mm) over ``head``'s UV space at ``resolution``; geometry is cached per head."""
 
     def __init__(self, head: HeadModel, resolution: int = 256, variants: int | None = None) -> None:
-        """``variants``: wrinkle layouts to choose from by seed (default 4, 2 above 512 px for memory);
-        0 builds only the skin (pores, relief, crepe lines): no static folds or expression wrinkles,
+        """``variants``: wrinkle layouts to choose from by seed (default 2 at every resolution, so a
+        person's wrinkles lie in the same places whatever the bake's size); 0 builds only the skin (pores, relief, crepe lines): no static folds or expression wrinkles,
         in a fraction of the setup time, for callers that need just the fine band."""
         if variants is None:
-            variants = 4 if resolution <= 512 else 2
+            variants = LAYOUT_VARIANTS
         self.head = head
         self.resolution = resolution
         self.variants = variants

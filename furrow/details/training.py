@@ -5,15 +5,18 @@ identity and expression that made it:
   encoder path   x -> E -> w+_e -> G -> x_e        (DNPM: inversion / reconstruction)
   mapping path   (id, expr) -> M -> w+_m -> G -> x_m  (Detailed3DMM)
 Losses, for both outputs (and an expression residual for the mapping path):
-  - L1 on the low-pass maps (Gaussian, sigma 1 px): wrinkles, folds, lines must match;
+  - L1 + squared error on the low-pass maps (Gaussian, sigma 1 px): wrinkles, folds, lines
+    must match;
   - L1 on local high-pass energy (8 px windows): pores and roughness must have the
     right depth in each region, though not the same pixels (they come from noise);
   - adversarial (non-saturating, with R1 on real maps every 4 steps), weight
     ``adv`` after a warm-up, so the noise-driven skin also looks like skin;
-  - latent: M's w+ is pulled towards the (detached) encoder's w+, so the mapping
-    lands where the encoder puts real maps;
+  - latent: M's w+ is pulled (weakly) towards the (detached) encoder's w+, so the
+    mapping lands where the encoder puts real maps, and the encoder's w+ (strongly)
+    towards the detached mapping's w+ for the same map (distillation: the codes that
+    made each corpus map are known);
   - expression residual: (mapped map - the same person's mapped neutral map) against
-    (corpus map - corpus neutral map), low-pass L1, weight ``expression``.
+    (corpus map - corpus neutral map), low-pass L1 + squared error, weight ``expression``.
 A held-out validation set (identities never trained on) is scored every
 ``eval_every`` steps; checkpoints are atomic, and a run resumes where it stopped.
 """
@@ -115,8 +118,15 @@ def hp_energy(x: torch.Tensor, window: int = 8) -> torch.Tensor:
     return torch.sqrt(F.avg_pool2d(hp * hp, window) + 1e-6)
 
 
+def l1_l2(diff: torch.Tensor) -> torch.Tensor:
+    """L1 plus squared error: L1's gradient is only the error's sign, which on a map is mostly
+    set by skin noise no network can copy; the squared term lets a missing wrinkle, a few
+    texels of large error, pull harder than the noise around it."""
+    return diff.abs().mean() + diff.pow(2).mean()
+
+
 def reconstruction_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    lp = (low_pass(pred) - low_pass(target)).abs().mean()
+    lp = l1_l2(low_pass(pred) - low_pass(target))
     coarse = (F.avg_pool2d(pred, 4) - F.avg_pool2d(target, 4)).abs().mean()  # broad folds first
     tex = (hp_energy(pred) - hp_energy(target)).abs().mean()
     return lp + coarse + 0.5 * tex
@@ -132,9 +142,11 @@ class TrainSettings:
     batch: int = 8
     lr: float = 1e-3
     lr_d: float = 5e-4
+    texel_lr: float = 10.0  # learning-rate factor for the basis maps (see Trainer)
     adv: float = 0.02
     adv_start: int = 800
-    latent: float = 0.1
+    latent: float = 0.02
+    distill: float = 10.0  # encoder w+ -> the (detached) mapping w+ of the same map
     r1: float = 10.0
     clip: float = 5.0  # gradient-norm clip for the generator, encoder and mapping
     expression: float = 4.0  # weight of the expression-residual loss (mapping path)
@@ -163,10 +175,20 @@ class Trainer:
         torch.manual_seed(settings.seed)
         self.model = Detailed3DMM(cfg)
         self.disc = Discriminator(cfg)
-        gen_params = [*self.model.generator.parameters(), *self.model.encoder.parameters()]
+        # The basis maps' texels each get a gradient from one texel only, and must reach
+        # millimetre-sized values: Adam's steps of ``lr`` would take thousands of steps to get
+        # there, so they learn ``texel_lr`` times faster.
+        texel = [p for n, p in self.model.generator.named_parameters() if n == "basis"]
+        texel_ids = {id(p) for p in texel}
+        gen_params = [
+            p
+            for p in [*self.model.generator.parameters(), *self.model.encoder.parameters()]
+            if id(p) not in texel_ids
+        ]
         groups: list[dict[str, Any]] = [
-            {"params": gen_params},
-            {"params": list(self.model.mapping.parameters())},
+            {"params": gen_params, "lr_scale": 1.0},
+            {"params": list(self.model.mapping.parameters()), "lr_scale": 1.0},
+            {"params": texel, "lr_scale": settings.texel_lr},
         ]
         self.opt = torch.optim.Adam(
             groups,
@@ -215,23 +237,27 @@ class Trainer:
         b = len(ids)
         with self.autocast():
             ws_e = m.encoder(x).float()
-            ws_m = m.mapping(code, expr) + m.w_avg
+            ws_m = m.mapping(code, expr)
             parts = [ws_e, ws_m]
             if s.expression > 0:  # the same people with a neutral face, for the expression residual
-                parts.append(m.mapping(code, torch.zeros_like(expr)) + m.w_avg)
+                parts.append(m.mapping(code, torch.zeros_like(expr)))
             out = m.generator(torch.cat(parts), [torch.cat([n] * len(parts)) for n in noise]).float()
         both = out[: 2 * b]
         x_e, x_m = both[:b], both[b:]
         rec_e = reconstruction_loss(x_e, x)
         rec_m = reconstruction_loss(x_m, x)
         lat = (ws_m - ws_e.detach()).pow(2).mean()
-        loss = rec_e + rec_m + s.latent * lat
+        # The encoder also regresses the mapping's w+ for the same map: corpus maps come with the
+        # codes that made them, and the mapping path finds w+ that decode to them long before
+        # reconstruction alone teaches the encoder to read thin wrinkles out of pore noise.
+        distill = (ws_e - ws_m.detach()).pow(2).mean()
+        loss = rec_e + rec_m + s.latent * lat + s.distill * distill
         if s.expression > 0:
             # Expression wrinkles are thin and sparse: a whole-map loss barely sees them, so the
             # change from the person's neutral map is matched on its own.
             neutral = (self.corpus.maps(ids, np.zeros_like(expr.numpy())) / self.cfg.unit_mm)[:, None]
             res = low_pass(x_m - out[2 * b :]) - low_pass(x - neutral)
-            loss = loss + s.expression * res.abs().mean()
+            loss = loss + s.expression * l1_l2(res)
         adv_g = torch.zeros(())
         if use_adv:
             for p in self.disc.parameters():
@@ -265,6 +291,7 @@ class Trainer:
             "rec_e": float(rec_e.detach()),
             "rec_m": float(rec_m.detach()),
             "latent": float(lat.detach()),
+            "distill": float(distill.detach()),
             "adv_g": float(adv_g.detach()),
             "d": float(d_loss.detach()),
         }
@@ -364,7 +391,7 @@ class Trainer:
         while self.state.step < s.steps and self.state.elapsed < s.max_minutes * 60:
             f = self.lr_factor()
             for group in self.opt.param_groups:
-                group["lr"] = s.lr * f
+                group["lr"] = s.lr * f * group.get("lr_scale", 1.0)
             for group in self.opt_d.param_groups:
                 group["lr"] = s.lr_d * f
             stats = self.step()

@@ -21,7 +21,7 @@ from furrow.details.dnpm import (
     large_config,
     small_config,
 )
-from furrow.details.procedural import DetailIdentity
+from furrow.details.procedural import LAYOUT_VARIANTS, DetailIdentity
 from furrow.details.training import Trainer, TrainSettings, random_expressions
 from furrow.heads.arkit import ARKIT_INDEX, ARKIT_NAMES
 from furrow.heads.default import load_default_head
@@ -42,7 +42,7 @@ def tiny(resolution: int = 32) -> DNPMConfig:
 def test_generator_encoder_discriminator_shapes() -> None:
     cfg = tiny(32)
     assert cfg.levels == [8, 16, 32]
-    assert cfg.num_ws == 1 + 2 * 2 + 3  # convs + output layers
+    assert cfg.num_ws == 1 + 2 * 2 + 3 + 1  # convs + output layers + the texel basis
     g, e, d = Generator(cfg), Encoder(cfg), Discriminator(cfg)
     ws = torch.randn(3, cfg.num_ws, cfg.w_dim)
     noise = g.make_noise(seed=5, batch=3)
@@ -51,6 +51,24 @@ def test_generator_encoder_discriminator_shapes() -> None:
     assert out.shape == (3, 1, 32, 32)
     assert e(out).shape == (3, cfg.num_ws, cfg.w_dim)
     assert d(out).shape == (3, 1)
+
+
+def test_basis_style_mixes_full_resolution_maps() -> None:
+    """The last style only scales the learned basis maps: changing it changes the map by exactly
+    its coefficients times the basis, at full resolution."""
+    cfg = tiny(32)
+    g = Generator(cfg)
+    with torch.no_grad():
+        g.basis.normal_()
+    ws = torch.randn(2, cfg.num_ws, cfg.w_dim)
+    other = ws.clone()
+    other[:, -1] += torch.randn(2, cfg.w_dim)
+    noise = g.make_noise(seed=1, batch=2)
+    with torch.no_grad():
+        diff = g(other, noise) - g(ws, noise)
+        expected = (g.basis_affine(other[:, -1]) - g.basis_affine(ws[:, -1])) @ g.basis
+    assert torch.allclose(diff.view(2, -1), expected, atol=1e-4)
+    assert diff.abs().max() > 0.1
 
 
 def test_shipped_configs_have_the_documented_sizes() -> None:
@@ -89,7 +107,7 @@ def test_identity_code_holds_the_controls_and_the_layout() -> None:
     code = identity_code([DetailIdentity(age=70, seed=6), DetailIdentity(age=30, seed=7)])
     assert code.shape == (2, ID_DIM)
     assert code[0, 0] > code[1, 0]  # older
-    assert code[0, 5:].argmax() == 6 % 4 and code[1, 5:].argmax() == 7 % 4
+    assert code[0, 5:].argmax() == 6 % LAYOUT_VARIANTS and code[1, 5:].argmax() == 7 % LAYOUT_VARIANTS
 
 
 def test_random_expressions_are_plausible_mixes() -> None:
