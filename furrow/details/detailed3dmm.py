@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..heads.arkit import ARKIT_NAMES
-from .dnpm import DNPMConfig, Encoder, Generator, channels_last
+from .dnpm import W_GAIN, DNPMConfig, Encoder, Generator, channels_last
 from .procedural import LAYOUT_VARIANTS, DetailIdentity
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "details_v1.pt"
@@ -99,7 +99,7 @@ class MappingNets(nn.Module):
         shape = (code.shape[0], self.cfg.num_ws, self.cfg.w_dim)
         w_id = self.identity(code).view(shape)
         w_ex = self.expression(torch.cat([weights, code], 1)).view(shape)
-        out: torch.Tensor = w_id + w_ex
+        out: torch.Tensor = (w_id + w_ex) * W_GAIN
         return out
 
 

@@ -130,6 +130,12 @@ CONFIGS = {
 }
 
 
+# The encoder's (and the mapping networks') outputs are scaled up: w+ must vary by O(1) between
+# maps for the styles to move anything, and Adam moves a weight by ~lr a step (an output-layer
+# learning-rate multiplier, as StyleGAN's equalised learning rate).
+W_GAIN = 10.0
+
+
 # --- layers ------------------------------------------------------------------------------------
 
 
@@ -351,7 +357,7 @@ class Encoder(nn.Module):
         for i, (r, head) in enumerate(zip(self.sources, self.heads, strict=False)):
             idx = [k for k, s in enumerate(self.ws_source) if s == i]
             ws[:, idx] = head(feats[r]).view(b, len(idx), self.cfg.w_dim).float()
-        return ws
+        return ws * W_GAIN
 
 
 class Discriminator(nn.Module):

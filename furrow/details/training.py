@@ -16,7 +16,10 @@ Losses, for both outputs (and an expression residual for the mapping path):
     towards the detached mapping's w+ for the same map (distillation: the codes that
     made each corpus map are known);
   - expression residual: (mapped map - the same person's mapped neutral map) against
-    (corpus map - corpus neutral map), low-pass L1 + squared error, weight ``expression``.
+    (corpus map - corpus neutral map), full band (the person's skin cancels in the
+    corpus's change), L1 + squared error, weight ``expression``, and the squared error
+    relative to each map's squared change, weight ``expression_rel`` (thin lines count
+    as much as deep folds).
 A held-out validation set (identities never trained on) is scored every
 ``eval_every`` steps; checkpoints are atomic, and a run resumes where it stopped.
 """
@@ -38,10 +41,11 @@ import torch.nn.functional as F
 
 from ..heads.arkit import ARKIT_INDEX, ARKIT_NAMES
 from .detailed3dmm import Detailed3DMM, identity_code
-from .dnpm import Discriminator, DNPMConfig, channels_last
+from .dnpm import W_GAIN, Discriminator, DNPMConfig, channels_last
 from .procedural import DetailIdentity, ProceduralDetails
 
 VAL_SEED_BASE = 10_000_000  # validation identities: seeds far from the training ones
+REL_FLOOR = 10.0  # squared network units summed over a map: a neutral map's "change" is 0
 
 # Expression "actions": ARKit channels that move together, sampled as units (left/right may differ).
 ACTIONS: list[tuple[str, ...]] = [
@@ -142,7 +146,7 @@ class TrainSettings:
     batch: int = 8
     lr: float = 1e-3
     lr_d: float = 5e-4
-    texel_lr: float = 10.0  # learning-rate factor for the basis maps (see Trainer)
+    texel_lr: float = 1.0  # learning-rate factor for the basis maps (they start at the corpus's PCA)
     adv: float = 0.02
     adv_start: int = 800
     latent: float = 0.02
@@ -150,6 +154,7 @@ class TrainSettings:
     r1: float = 10.0
     clip: float = 5.0  # gradient-norm clip for the generator, encoder and mapping
     expression: float = 4.0  # weight of the expression-residual loss (mapping path)
+    expression_rel: float = 1.0  # ... and of its squared error relative to each map's change
     seed: int = 0
     threads: int = 2
     eval_every: int = 200
@@ -175,9 +180,8 @@ class Trainer:
         torch.manual_seed(settings.seed)
         self.model = Detailed3DMM(cfg)
         self.disc = Discriminator(cfg)
-        # The basis maps' texels each get a gradient from one texel only, and must reach
-        # millimetre-sized values: Adam's steps of ``lr`` would take thousands of steps to get
-        # there, so they learn ``texel_lr`` times faster.
+        # The basis maps (started from the corpus's principal components, init_basis) have their
+        # own learning-rate factor: each texel gets a gradient from itself only.
         texel = [p for n, p in self.model.generator.named_parameters() if n == "basis"]
         texel_ids = {id(p) for p in texel}
         gen_params = [
@@ -210,6 +214,27 @@ class Trainer:
         self.val_expr = random_expressions(settings.val_size, vrng)
         self.val_maps = self.corpus.maps(self.val_ids, self.val_expr)
         self.skin = self.corpus.skin > 0
+        if cfg.basis:
+            self.init_basis()
+
+    @torch.no_grad()
+    def init_basis(self, samples: int = 2048) -> None:
+        """Start the generator's texel basis at the principal components of corpus expression
+        changes (map minus the same person's neutral map: the skin cancels). From zeros, the
+        basis and the styles that mix it each wait for the other (no texel grows without a
+        coefficient that tracks its action, and vice versa): after 1000 steps thin forehead
+        lines still had no response to the brows. With the components, every action's change
+        has a gradient from the first step; the basis keeps training."""
+        rng = np.random.default_rng(self.settings.seed + 4242)
+        rows = []
+        for _ in range(max(1, samples // 128)):
+            ids = identities_for(rng.integers(0, VAL_SEED_BASE, 128))
+            expr = random_expressions(128, rng)
+            change = self.corpus.maps(ids, expr) - self.corpus.maps(ids, np.zeros_like(expr))
+            rows.append((change / self.cfg.unit_mm).view(len(ids), -1))
+        _, _, v = torch.svd_lowrank(torch.cat(rows), q=self.cfg.basis + 10, niter=3)
+        basis = v[:, : self.cfg.basis].T
+        self.model.generator.basis.copy_(basis / basis.abs().amax(1, keepdim=True).clamp_min(1e-8))
 
     # --- data ------------------------------------------------------------------------------------
 
@@ -246,18 +271,26 @@ class Trainer:
         x_e, x_m = both[:b], both[b:]
         rec_e = reconstruction_loss(x_e, x)
         rec_m = reconstruction_loss(x_m, x)
-        lat = (ws_m - ws_e.detach()).pow(2).mean()
+        lat = ((ws_m - ws_e.detach()) / W_GAIN).pow(2).mean()  # in the networks' own output units
         # The encoder also regresses the mapping's w+ for the same map: corpus maps come with the
         # codes that made them, and the mapping path finds w+ that decode to them long before
         # reconstruction alone teaches the encoder to read thin wrinkles out of pore noise.
-        distill = (ws_e - ws_m.detach()).pow(2).mean()
+        distill = ((ws_e - ws_m.detach()) / W_GAIN).pow(2).mean()
         loss = rec_e + rec_m + s.latent * lat + s.distill * distill
         if s.expression > 0:
             # Expression wrinkles are thin and sparse: a whole-map loss barely sees them, so the
             # change from the person's neutral map is matched on its own.
             neutral = (self.corpus.maps(ids, np.zeros_like(expr.numpy())) / self.cfg.unit_mm)[:, None]
-            res = low_pass(x_m - out[2 * b :]) - low_pass(x - neutral)
+            # Full band: the person's skin cancels exactly in the corpus's change, so nothing needs
+            # blurring away, and a wrinkle one texel wide keeps its whole depth in the loss.
+            change = x - neutral
+            res = (x_m - out[2 * b :]) - change
             loss = loss + s.expression * l1_l2(res)
+            # ... and relative to the size of each map's change: forehead lines are ~2% of a smile's
+            # squared change, so on their own they hardly move Adam's steps; per map, a brow raise
+            # missed counts as much as a smile missed.
+            size = change.pow(2).sum(dim=(1, 2, 3)) + REL_FLOOR
+            loss = loss + s.expression_rel * (res.pow(2).sum(dim=(1, 2, 3)) / size).mean()
         adv_g = torch.zeros(())
         if use_adv:
             for p in self.disc.parameters():

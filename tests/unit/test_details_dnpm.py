@@ -145,3 +145,20 @@ def test_a_few_training_steps_lower_the_loss(tmp_path: Path) -> None:
     again = Trainer(load_default_head(), tiny(32), settings, tmp_path)
     assert again.load_checkpoint() and again.state.step == 60
     assert again.evaluate()["enc_mae"] == pytest.approx(after["enc_mae"], rel=1e-5)
+
+
+def test_the_basis_starts_spanning_the_corpus_expression_changes(tmp_path: Path) -> None:
+    """A fresh trainer's texel basis holds what expressions do to a map: a new person's
+    brow raise (never sampled for it) is almost all inside its span."""
+    settings = TrainSettings(steps=1, batch=4, val_size=4, threads=1)
+    trainer = Trainer(load_default_head(), tiny(32), settings, tmp_path)
+    basis = trainer.model.generator.basis.detach()  # (C, R*R)
+    person = [DetailIdentity(age=55, seed=10_000_321)]
+    w = np.zeros((1, len(ARKIT_NAMES)), dtype=np.float32)
+    for name in ("browInnerUp", "browOuterUpLeft", "browOuterUpRight"):
+        w[0, ARKIT_INDEX[name]] = 0.8
+    change = (trainer.corpus.maps(person, w) - trainer.corpus.maps(person, np.zeros_like(w))).view(-1)
+    q, _ = torch.linalg.qr(basis.T)
+    inside = q @ (q.T @ change)
+    assert float(change.norm()) > 0
+    assert float(inside.norm() / change.norm()) > 0.95
