@@ -203,7 +203,11 @@ class Generator(nn.Module):
         # Learned per-texel features (zero at the start): every map shares the UV layout, so
         # where a fold or furrow can lie is learned once, here, and the styles gate it.
         self.texel = nn.ParameterList(
-            [nn.Parameter(torch.zeros(1, c, r, r)) for c, r in zip(widths, levels, strict=True) if cfg.has_texel(r)]
+            [
+                nn.Parameter(torch.zeros(1, c, r, r))
+                for c, r in zip(widths, levels, strict=True)
+                if cfg.has_texel(r)
+            ]
         )
         self.texel_level = {r: i for i, r in enumerate(r for r in levels if cfg.has_texel(r))}
         # A full-resolution texel basis, mixed per map by the last style (a linear output layer):
@@ -338,6 +342,7 @@ class Encoder(nn.Module):
             )
         init_leaky(self)
         for head in self.heads:  # small w+ at the start, as the mapping networks'
+            assert isinstance(head, nn.Sequential)
             last = head[-1]
             assert isinstance(last, nn.Linear)
             last.weight.data.mul_(0.1)

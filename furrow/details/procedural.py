@@ -669,8 +669,9 @@ class ProceduralDetails:
 
     def __init__(self, head: HeadModel, resolution: int = 256, variants: int | None = None) -> None:
         """``variants``: wrinkle layouts to choose from by seed (default 2 at every resolution, so a
-        person's wrinkles lie in the same places whatever the bake's size); 0 builds only the skin (pores, relief, crepe lines): no static folds or expression wrinkles,
-        in a fraction of the setup time, for callers that need just the fine band."""
+        person's wrinkles lie in the same places whatever the bake's size); 0 builds only the skin
+        (pores, relief, crepe lines): no static folds or expression wrinkles, in a fraction of
+        the setup time, for callers that need just the fine band."""
         if variants is None:
             variants = LAYOUT_VARIANTS
         self.head = head

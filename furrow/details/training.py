@@ -466,4 +466,3 @@ def map_errors(pred: torch.Tensor, target: torch.Tensor, skin: torch.Tensor) -> 
         "mae_lp": float(lp.abs().mean()),
         "psnr_lp": 20 * math.log10(PSNR_PEAK_MM / max(rmse_lp, 1e-9)),
     }
-
