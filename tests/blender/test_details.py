@@ -176,8 +176,9 @@ def test_a_brow_raise_bakes_into_a_sequence_that_moves_the_forehead_on_its_frame
     forehead, nose = _sample(masks["forehead"], uv) > 0.5, _sample(masks["nose"], uv) > 0.5
     assert forehead.sum() > 100 and nose.sum() > 100
     change = {f: _displacement(blender, head, f)[0] - neutral for f in (PEAK - 1, PEAK, END - 1, END)}
-    for frame in (PEAK - 1, END):  # brows down: the same maps as the neutral frame
-        assert np.abs(change[frame]).max() < 1e-7, frame
+    for frame in (PEAK - 1, END):  # brows down: the same maps as the neutral frame, to within a
+        # few steps of the 16-bit PNG (0.12 um): the network's batches of other sizes round apart
+        assert np.abs(change[frame]).max() < 5e-7, frame
     for frame in (PEAK, END - 1):  # brows up: forehead lines a tenth of a millimetre and more deep
         lines = np.abs(change[frame][forehead]).max()
         assert lines > 1e-4, frame

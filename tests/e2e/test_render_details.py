@@ -90,8 +90,9 @@ def test_a_brow_raise_shows_forehead_lines_only_with_details(clips: tuple[Clip, 
         return float(np.abs(a - b).mean())
 
     with_details, without = raise_change(clip_on), raise_change(clip_off)
-    # measured on 2 cores: 0.44 against 0.08 grey levels (the shape keys alone barely shade it)
-    assert with_details > 3 * without and with_details > 0.2, (with_details, without)
+    # measured on 2 cores: procedural details 0.44 against 0.08 grey levels, the trained model 0.49
+    # against 0.16 (the shape keys alone barely shade it; Cycles' noise is part of both)
+    assert with_details > 2.5 * without and with_details - without > 0.2, (with_details, without)
 
 
 @pytest.mark.parametrize(
