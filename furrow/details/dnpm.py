@@ -281,10 +281,10 @@ class Mapping(nn.Module):
         return out
 
 
-def init_leaky(module: nn.Module, last_gain: float = 0.1) -> nn.Module:
-    """He-initialise a plain conv/linear stack with leaky ReLUs (zero biases), the last layer
-    ``last_gain`` times smaller. PyTorch's default init shrinks the signal ~5x a layer in such a
-    stack: an encoder five blocks deep then gives the same w+ for every map, and never learns."""
+def init_leaky(module: nn.Module) -> nn.Module:
+    """He-initialise a plain conv/linear stack with leaky ReLUs (zero biases). PyTorch's default
+    init shrinks the signal ~5x a layer in such a stack: an encoder five blocks deep then gives
+    the same w+ for every map, and never learns."""
     layers = [m for m in module.modules() if isinstance(m, nn.Conv2d | nn.Linear)]
     for layer in layers:
         nn.init.kaiming_normal_(layer.weight, a=0.2, nonlinearity="leaky_relu")

@@ -214,8 +214,6 @@ class Trainer:
         self.val_expr = random_expressions(settings.val_size, vrng)
         self.val_maps = self.corpus.maps(self.val_ids, self.val_expr)
         self.skin = self.corpus.skin > 0
-        if cfg.basis:
-            self.init_basis()
 
     @torch.no_grad()
     def init_basis(self, samples: int = 2048) -> None:
@@ -419,6 +417,8 @@ class Trainer:
     def run(self, log: Callable[[str], None] = print) -> TrainState:
         s = self.settings
         torch.set_num_threads(s.threads)
+        if self.state.step == 0 and self.cfg.basis:  # a fresh run (a resumed one has its basis)
+            self.init_basis()
         start = time.perf_counter() - self.state.elapsed
         running: dict[str, float] = {}
         while self.state.step < s.steps and self.state.elapsed < s.max_minutes * 60:
