@@ -1,0 +1,113 @@
+"""Face landmarks in a photo: MediaPipe FaceMesh's 478 points (its models ship in the wheel).
+
+The detector runs on a copy of at most ``DETECT_PIXELS``; the points come back in the pixel
+coordinates of the full photo. Small photos are enlarged first, because FaceMesh's short-range
+detector misses faces under about 100 px. Of several faces the largest is taken, and a note
+says so.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from ..heads.landmarks import ibug_points
+from .image import Photo, PhotoError, downscaled
+
+F32 = npt.NDArray[np.float32]
+
+DETECT_PIXELS = 4_000_000
+MIN_DETECT_SIDE = 384  # px: smaller photos are enlarged to this before detection
+MAX_FACES = 8
+
+_LOCK = threading.Lock()  # FaceMesh graphs are not safe to share between threads
+
+
+@dataclass
+class FaceLandmarks:
+    """The landmarks of one face, in pixels of the photo they were found in."""
+
+    points: F32  # (478, 3): x, y in pixels; z in pixels too (MediaPipe's relative depth x width)
+    image_size: tuple[int, int]  # (width, height)
+    faces_found: int
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def box(self) -> tuple[float, float, float, float]:
+        """(x0, y0, x1, y1) of the 468 surface points."""
+        p = self.points[:468, :2]
+        return float(p[:, 0].min()), float(p[:, 1].min()), float(p[:, 0].max()), float(p[:, 1].max())
+
+    @property
+    def face_size(self) -> float:
+        """The face's size in pixels: the diagonal of its landmark box over sqrt(2)."""
+        x0, y0, x1, y1 = self.box
+        return math.hypot(x1 - x0, y1 - y0) / math.sqrt(2.0)
+
+    def ibug68(self) -> F32:
+        """The 68 iBUG points (x, y) in pixels, from the 478 as on the head (same definition)."""
+        pts = np.asarray(ibug_points(self.points.astype(np.float64))[:, :2], dtype=np.float32)
+        return pts
+
+
+def _run_facemesh(rgb: npt.NDArray[np.uint8]) -> list[F32]:
+    """All faces' 478 points, normalised as MediaPipe gives them (x, y in [0, 1], z ~ x)."""
+    try:
+        from mediapipe.python.solutions import face_mesh
+    except ImportError as exc:  # pragma: no cover - setup installs it
+        raise PhotoError(
+            f"the face detector (mediapipe) is not installed: {exc}; run ./scripts/setup"
+        ) from exc
+    with (
+        _LOCK,
+        face_mesh.FaceMesh(
+            static_image_mode=True,
+            max_num_faces=MAX_FACES,
+            refine_landmarks=True,
+            min_detection_confidence=0.5,
+        ) as mesh,
+    ):
+        result = mesh.process(np.ascontiguousarray(rgb))
+    faces = result.multi_face_landmarks or []
+    return [np.array([(p.x, p.y, p.z) for p in f.landmark], dtype=np.float32) for f in faces]
+
+
+def _area(points: F32) -> float:
+    p = points[:468, :2]
+    return float(np.ptp(p[:, 0]) * np.ptp(p[:, 1]))
+
+
+def detect_landmarks(photo: Photo) -> FaceLandmarks:
+    """The largest face's 478 landmarks; a ``PhotoError`` when the photo shows no face."""
+    w, h = photo.size
+    notes: list[str] = []
+    rgb, scale = downscaled(photo.rgb, DETECT_PIXELS)
+    if scale < 1.0:
+        notes.append(f"{photo.source}: {w}x{h} px; faces were searched at {rgb.shape[1]}x{rgb.shape[0]}")
+    faces = _run_facemesh(rgb)
+    if not faces and max(rgb.shape[:2]) < MIN_DETECT_SIDE:
+        from PIL import Image
+
+        k = MIN_DETECT_SIDE / max(rgb.shape[:2])
+        big = Image.fromarray(rgb).resize(
+            (round(rgb.shape[1] * k), round(rgb.shape[0] * k)), Image.Resampling.BICUBIC
+        )
+        faces = _run_facemesh(np.asarray(big, dtype=np.uint8))
+    if not faces:
+        raise PhotoError(
+            f"{photo.source}: no face found. Use a photo of a real person's face, frontal or turned "
+            "less than about 60 degrees, well lit and at least 64 px across"
+        )
+    faces.sort(key=_area, reverse=True)
+    if len(faces) > 1:
+        notes.append(f"{photo.source}: {len(faces)} faces found; using the largest")
+    best = faces[0].copy()
+    # MediaPipe normalises x by width and y by height; z is on the scale of x.
+    best[:, 0] *= w
+    best[:, 1] *= h
+    best[:, 2] *= w
+    return FaceLandmarks(points=best, image_size=(w, h), faces_found=len(faces), notes=notes)
