@@ -393,6 +393,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_details_parser(sub)
 
+    from .cli_photo import add_parser as add_photo_parser
+
+    add_photo_parser(sub)
+
     render = sub.add_parser(
         "render",
         help="audio -> a lip-synced MP4 of the default head (Blender's Cycles, H.264 + AAC)",

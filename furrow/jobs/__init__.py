@@ -62,6 +62,7 @@ REGISTRY: dict[str, str] = {
     "prepare_head": ".heads:prepare_head",
     "animate_from_audio": ".speech:animate_from_audio",
     "bake_details": ".details:bake_details",
+    "head_from_photo": ".photo:head_from_photo",
 }
 
 

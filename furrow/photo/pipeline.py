@@ -1,0 +1,239 @@
+"""Photo -> detailed head: landmarks, fit, albedo, detail, written into one output folder.
+
+The folder holds ``head.obj`` (+ ``head.mtl``, the fitted identity and the photo's expression),
+``albedo.png`` (sRGB, the skin's UV texture), ``displacement.png`` (16-bit, the person's fine
+detail in the neutral pose, ``DEFAULT_SCALE_MM`` range) and ``params.json`` (identity, expression,
+camera, 68 landmarks in the photo's pixels, the image quality and the detail path taken). It is
+written into a temporary sibling folder and renamed into place when complete, and only ever
+replaces an earlier photo result, never other files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from ..heads.arkit import ARKIT_NAMES
+from ..heads.model import HeadModel
+from .fit import FitResult, FitSettings, LandmarkModel, fit_landmarks
+from .image import Photo, PhotoError, load_photo
+from .landmarks import FaceLandmarks, detect_landmarks
+from .quality import ImageQuality, estimate_quality
+from .texture import ALBEDO_RESOLUTION, Albedo, project_albedo
+
+FORMAT = "furrow-photo"
+VERSION = 1
+PARAMS_JSON = "params.json"
+DETAIL_PATHS = ("auto", "image", "model")
+DEFAULT_AGE = 40.0  # years: the detail model's age when the artist gives none
+
+Progress = Callable[[float, str], None]
+
+
+@dataclass
+class PhotoSettings:
+    albedo_resolution: int = ALBEDO_RESOLUTION
+    detail_resolution: int = 1024
+    detail: str = "auto"  # auto | image | model
+    age: float | None = None
+    focal_px: float | None = None  # overrides EXIF
+    fit: FitSettings = field(default_factory=FitSettings)
+
+
+@dataclass
+class PhotoResult:
+    photo: Photo
+    landmarks: FaceLandmarks
+    fit: FitResult
+    albedo: Albedo
+    quality: ImageQuality
+    detail_path: str
+    detail_reason: str
+    displacement_mm: npt.NDArray[np.float32]  # (R, R)
+    notes: list[str]
+    seconds: dict[str, float]
+
+
+def _detail_path(settings: PhotoSettings, quality: ImageQuality) -> tuple[str, str]:
+    """Which detail path runs, and why (the artist's override wins)."""
+    if settings.detail not in DETAIL_PATHS:
+        raise PhotoError(f"unknown detail path {settings.detail!r}; use one of {', '.join(DETAIL_PATHS)}")
+    if settings.detail == "image":
+        raise PhotoError(
+            "detail from the image (shape from shading in the DNPM latent) is not available yet; "
+            "use detail 'model' or 'auto'"
+        )
+    if settings.detail == "model":
+        return "model", "chosen by the user"
+    if quality.sharp:
+        return "model", "the photo is sharp, but detail from the image is not available yet: Detailed3DMM"
+    return "model", "the photo is degraded (" + "; ".join(quality.reasons) + "): Detailed3DMM"
+
+
+def _model_detail(age: float, resolution: int) -> npt.NDArray[np.float32]:
+    """The person's detail in the neutral pose from the trained Detailed3DMM (procedural if absent)."""
+    import torch
+
+    from ..details import DetailIdentity
+    from ..details.detailed3dmm import Detailed3DMMSource, weights_available
+
+    identity = DetailIdentity(age=age)
+    if weights_available():
+        source: Any = Detailed3DMMSource()
+    else:  # a checkout without trained weights still gets skin detail
+        from ..details.bake import ProceduralSource
+        from ..heads.default import load_default_head
+
+        source = ProceduralSource(load_default_head())
+    source.prepare(identity, resolution)
+    maps = source.frames(torch.zeros(1, len(ARKIT_NAMES)))
+    out: npt.NDArray[np.float32] = maps[0].float().numpy()
+    return out
+
+
+def reconstruct(
+    head: HeadModel,
+    image: str | Path | bytes | npt.NDArray[np.uint8],
+    settings: PhotoSettings | None = None,
+    progress: Progress | None = None,
+) -> PhotoResult:
+    """Run every step on one photo; ``progress(fraction, message)`` may raise to cancel."""
+    s = settings or PhotoSettings()
+    if s.detail != "auto":
+        _detail_path(s, ImageQuality(0.0, 0.0, 0.0, 0.0, True, []))  # a bad choice fails before the work
+    report = progress or (lambda f, m: None)
+    seconds: dict[str, float] = {}
+    t0 = time.perf_counter()
+    report(0.0, "reading the photo")
+    photo = load_photo(image)
+    report(0.05, "finding the face")
+    landmarks = detect_landmarks(photo)
+    seconds["landmarks"] = time.perf_counter() - t0
+    report(0.15, "fitting the head")
+    t = time.perf_counter()
+    focal = s.focal_px if s.focal_px is not None else photo.focal_px
+    fit = fit_landmarks(head, landmarks, focal_px=focal, settings=s.fit, model=LandmarkModel(head))
+    seconds["fit"] = time.perf_counter() - t
+    report(0.45, "projecting the albedo")
+    t = time.perf_counter()
+    albedo = project_albedo(head, fit, photo, landmarks, resolution=s.albedo_resolution)
+    seconds["albedo"] = time.perf_counter() - t
+    report(0.7, "estimating detail")
+    t = time.perf_counter()
+    quality = estimate_quality(photo, landmarks)
+    path, reason = _detail_path(s, quality)
+    age = DEFAULT_AGE if s.age is None else float(s.age)
+    displacement = _model_detail(age, s.detail_resolution)
+    seconds["detail"] = time.perf_counter() - t
+    notes = [*photo.notes, *landmarks.notes, *fit.notes, *albedo.notes]
+    if focal is None:
+        notes.append(f"no focal length in the file: estimated {fit.camera.fov_degrees:.0f} degrees of view")
+    seconds["total"] = time.perf_counter() - t0
+    return PhotoResult(
+        photo=photo,
+        landmarks=landmarks,
+        fit=fit,
+        albedo=albedo,
+        quality=quality,
+        detail_path=path,
+        detail_reason=reason,
+        displacement_mm=displacement,
+        notes=list(dict.fromkeys(notes)),
+        seconds=seconds,
+    )
+
+
+def params_dict(head: HeadModel, r: PhotoResult, age: float) -> dict[str, Any]:
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "source": r.photo.source,
+        "image_size": list(r.photo.size),
+        "head": head.name,
+        "identity": {n: float(v) for n, v in zip(head.identity_names, r.fit.identity, strict=True)},
+        "expression": {n: float(v) for n, v in zip(ARKIT_NAMES, r.fit.expression, strict=True)},
+        "camera": r.fit.camera.as_dict(),
+        "landmarks68": np.round(r.landmarks.ibug68(), 2).tolist(),
+        "landmarks68_note": "pixels of the upright photo (EXIF orientation applied), x right, y down",
+        "landmark_error_px": r.fit.landmark_error_px,
+        "faces_found": r.landmarks.faces_found,
+        "quality": r.quality.as_dict(),
+        "detail": {"path": r.detail_path, "reason": r.detail_reason, "age": age},
+        "albedo": {
+            "resolution": int(r.albedo.image.shape[0]),
+            "seen_fraction": float((r.albedo.seen > 0.05).mean()),
+        },
+        "notes": r.notes,
+        "seconds": r.seconds,
+    }
+
+
+def check_out_dir(out_dir: Path) -> None:
+    """Refuse to replace anything but an earlier photo result (or an empty folder)."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise PhotoError(f"{out_dir} is a file; give a folder for the results")
+    if out_dir.is_dir() and any(out_dir.iterdir()):
+        marker = out_dir / PARAMS_JSON
+        try:
+            ours = json.loads(marker.read_text()).get("format") == FORMAT
+        except (OSError, ValueError, AttributeError):
+            ours = False
+        if not ours:
+            raise PhotoError(
+                f"{out_dir} already holds other files; give a new folder "
+                "(Furrow only replaces its own results)"
+            )
+    if not out_dir.parent.is_dir():
+        raise PhotoError(f"the folder {out_dir.parent} does not exist")
+
+
+def write_result(head: HeadModel, r: PhotoResult, out_dir: Path, age: float) -> list[Path]:
+    """Write the result folder atomically (a sibling temp folder renamed into place)."""
+    from PIL import Image
+
+    from ..details.png import DEFAULT_SCALE_MM, save_displacement_png
+    from ..io.obj import write_obj
+
+    out_dir = Path(out_dir)
+    check_out_dir(out_dir)
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
+        umask = os.umask(0)
+        os.umask(umask)
+        tmp.chmod(0o777 & ~umask)  # mkdtemp's 0700 would outlive the rename
+    except OSError as exc:
+        raise PhotoError(f"cannot write into {out_dir.parent}: {exc.strerror or exc}") from exc
+    try:
+        Image.fromarray(r.albedo.srgb8()).save(tmp / "albedo.png", optimize=False, compress_level=4)
+        save_displacement_png(tmp / "displacement.png", r.displacement_mm, DEFAULT_SCALE_MM)
+        write_obj(
+            head, tmp / "head.obj", identity=r.fit.identity, expression=r.fit.expression,
+            albedo=tmp / "albedo.png", normals=True,
+        )  # fmt: skip
+        params = params_dict(head, r, age)
+        params["displacement_scale_mm"] = DEFAULT_SCALE_MM
+        (tmp / PARAMS_JSON).write_text(json.dumps(params, indent=1))
+        if out_dir.exists():
+            old = out_dir.with_name(f".{out_dir.name}-old-{time.time_ns()}")
+            out_dir.rename(old)
+            tmp.rename(out_dir)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(out_dir)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise PhotoError(f"cannot write the results into {out_dir}: {exc.strerror or exc}") from exc
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return sorted(out_dir.iterdir())

@@ -1,0 +1,290 @@
+"""The skin's albedo from a photo: projection into UV space, shading removed, the unseen filled.
+
+1. Every skin texel of the fitted head is projected into the photo; it takes the photo's colour
+   where the depth buffer says it is visible, weighted by how squarely it faces the camera.
+2. Lighting is a 2nd-order spherical-harmonics environment (9 coefficients per channel), fitted
+   to the visible face on the assumption that skin albedo varies less than shading; dividing by
+   the (normalised) shading leaves albedo.
+3. The side turned away borrows its mirror texel's colour (faces are nearly symmetric); what
+   neither side saw (back of the head, under the chin, inside the ears) is filled by a push-pull
+   pyramid from the seen skin, which matches its tone and blurs toward it smoothly.
+Colours are linear RGB; PNGs are written as sRGB.
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from ..heads.model import HeadModel
+from ..io.head_mesh import vertex_normals
+from .fit import FitResult
+from .image import Photo
+from .landmarks import FaceLandmarks
+from .raster import Raster, rasterize, uv_raster
+
+F32 = npt.NDArray[np.float32]
+F64 = npt.NDArray[np.float64]
+
+# MediaPipe rings: the face oval (clockwise from the forehead's top), each eye's lid margin, the inner lips.
+FACE_OVAL_RING = (
+    10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377,
+    152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109,
+)  # fmt: skip
+EYE_RINGS = (
+    (33, 246, 161, 160, 159, 158, 157, 173, 133, 155, 154, 153, 145, 144, 163, 7),
+    (263, 466, 388, 387, 386, 385, 384, 398, 362, 382, 381, 380, 374, 373, 390, 249),
+)
+INNER_LIP_RING = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308, 324, 318, 402, 317, 14, 87, 178, 88, 95)
+
+ALBEDO_RESOLUTION = 1024
+VISIBLE_TOLERANCE_M = 0.003  # a texel within 3 mm of the depth buffer's surface is visible
+MIRROR_WEIGHT = 0.6  # the mirror side's evidence counts this much
+FEATHER = 0.08  # the photo's weight ramps up over this fraction of the face's size inside the mask
+SHADING_FLOOR = 0.25  # shading below this fraction of the face's median is not divided out fully
+
+
+@dataclass
+class Albedo:
+    image: F32  # (R, R, 3) linear RGB, row 0 at v = 1
+    seen: F32  # (R, R) photo evidence per texel in [0, 1] (direct or mirrored); 0 = filled
+    lighting: F32  # (9, 3) SH coefficients (camera frame) of the photo's light, times mean albedo
+    notes: list[str] = field(default_factory=list)
+
+    def srgb8(self) -> npt.NDArray[np.uint8]:
+        out: npt.NDArray[np.uint8] = (linear_to_srgb(self.image) * 255.0 + 0.5).astype(np.uint8)
+        return out
+
+
+def srgb_to_linear(c: npt.ArrayLike) -> F32:
+    x = np.asarray(c, np.float32)
+    out: F32 = np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4).astype(np.float32)
+    return out
+
+
+def linear_to_srgb(c: npt.ArrayLike) -> F32:
+    x = np.clip(np.asarray(c, np.float32), 0.0, 1.0)
+    out: F32 = np.where(x <= 0.0031308, x * 12.92, 1.055 * x ** (1 / 2.4) - 0.055).astype(np.float32)
+    return out
+
+
+def sh_basis(n: npt.ArrayLike) -> F64:
+    """Real spherical harmonics up to order 2 (9 functions) at unit normals (N, 3)."""
+    v = np.asarray(n, np.float64)
+    x, y, z = v[:, 0], v[:, 1], v[:, 2]
+    out: F64 = np.stack(
+        [
+            np.full_like(x, 0.282095),
+            0.488603 * y,
+            0.488603 * z,
+            0.488603 * x,
+            1.092548 * x * y,
+            1.092548 * y * z,
+            0.315392 * (3 * z * z - 1),
+            1.092548 * x * z,
+            0.546274 * (x * x - y * y),
+        ],
+        axis=1,
+    )
+    return out
+
+
+@dataclass
+class _Layout:
+    """Per skin texel: its triangle and weights, and its mirror texel (built once per head)."""
+
+    raster: Raster
+    index: npt.NDArray[np.int64]  # flat texel ids on skin
+    mirror: npt.NDArray[np.int64]  # for each of ``index``: the flat id of the mirror-image texel
+
+
+_LAYOUTS: dict[tuple[int, int], tuple[weakref.ref[HeadModel], _Layout]] = {}
+
+
+def skin_layout(head: HeadModel, resolution: int) -> _Layout:
+    key = (id(head), resolution)
+    if key in _LAYOUTS and _LAYOUTS[key][0]() is head:
+        return _LAYOUTS[key][1]
+    from scipy.spatial import cKDTree  # type: ignore[import-untyped]
+
+    skin = np.zeros(head.n_vertices, bool)
+    skin[head.parts["skin"]] = True
+    tris = np.flatnonzero(skin[head.triangles].all(axis=1))
+    r = uv_raster(head.uvs, head.triangle_loops, resolution, tris)
+    index = np.flatnonzero(r.tri.reshape(-1) >= 0)
+    pos = _texel_points(head, r, index, head.vertices.astype(np.float64))
+    mirrored = pos * np.array([-1.0, 1.0, 1.0])
+    _, nearest = cKDTree(pos).query(mirrored)
+    layout = _Layout(raster=r, index=index, mirror=index[nearest])
+    if len(_LAYOUTS) >= 2:
+        _LAYOUTS.pop(next(iter(_LAYOUTS)))
+    _LAYOUTS[key] = (weakref.ref(head), layout)
+    return layout
+
+
+def _texel_points(head: HeadModel, r: Raster, index: npt.NDArray[np.int64], values: F64) -> F64:
+    tri = r.tri.reshape(-1)[index]
+    bary = r.bary.reshape(-1, 3)[index].astype(np.float64)
+    out: F64 = np.einsum("nk,nkd->nd", bary, values[head.triangles[tri]])
+    return out
+
+
+def _bilinear(image: F32, x: F64, y: F64) -> F32:
+    """Sample (H, W, C) at continuous pixel coordinates (pixel centres at +0.5), clamped."""
+    h, w = image.shape[:2]
+    fx = np.clip(x - 0.5, 0, w - 1)
+    fy = np.clip(y - 0.5, 0, h - 1)
+    x0 = np.minimum(fx.astype(np.int64), w - 2) if w > 1 else np.zeros(len(fx), np.int64)
+    y0 = np.minimum(fy.astype(np.int64), h - 2) if h > 1 else np.zeros(len(fy), np.int64)
+    ax = (fx - x0)[:, None]
+    ay = (fy - y0)[:, None]
+    x1 = np.minimum(x0 + 1, w - 1)
+    y1 = np.minimum(y0 + 1, h - 1)
+    top = image[y0, x0] * (1 - ax) + image[y0, x1] * ax
+    bottom = image[y1, x0] * (1 - ax) + image[y1, x1] * ax
+    out: F32 = (top * (1 - ay) + bottom * ay).astype(np.float32)
+    return out
+
+
+def push_pull(values: F32, weights: F32) -> F32:
+    """Fill where ``weights`` is 0 with a smooth continuation of the weighted ``values``.
+
+    Pull: halve the image, averaging by weight, until one pixel; push: back up, each level's
+    holes taking the coarser level's colour, its partial pixels a weighted blend.
+    """
+    levels = [(values * weights[..., None], weights)]
+    while levels[-1][1].shape[0] > 1:
+        v, w = levels[-1]
+        h2, w2 = (v.shape[0] + 1) // 2 * 2, (v.shape[1] + 1) // 2 * 2
+        v = np.pad(v, ((0, h2 - v.shape[0]), (0, w2 - v.shape[1]), (0, 0)))
+        w = np.pad(w, ((0, h2 - w.shape[0]), (0, w2 - w.shape[1])))
+        vs = v.reshape(h2 // 2, 2, w2 // 2, 2, -1).sum(axis=(1, 3))
+        ws = w.reshape(h2 // 2, 2, w2 // 2, 2).sum(axis=(1, 3))
+        levels.append((vs, ws))
+    from scipy.ndimage import zoom  # type: ignore[import-untyped]
+
+    v, w = levels[-1]
+    colour = v / np.maximum(w, 1e-12)[..., None]
+    for v, w in reversed(levels[:-1]):
+        # Linear (not nearest) upsampling: the fill has no blocks.
+        up = zoom(colour, (2, 2, 1), order=1, mode="nearest", grid_mode=True)[: v.shape[0], : v.shape[1]]
+        share = np.clip(w, 0.0, 1.0)[..., None]
+        own = v / np.maximum(w, 1e-12)[..., None]
+        colour = own * share + up * (1.0 - share)
+    out: F32 = colour.astype(np.float32)
+    return out
+
+
+def face_mask(landmarks: FaceLandmarks, erode: float = 0.02) -> npt.NDArray[np.bool_]:
+    """Pixels of the photo that show facial skin: inside the face oval, outside the eyes and the
+    open mouth, shrunk by ``erode`` x the face's size so hair and background at the edge stay out."""
+    from PIL import Image, ImageDraw, ImageFilter
+
+    w, h = landmarks.image_size
+    pts = landmarks.points[:, :2]
+    img = Image.new("L", (w, h), 0)
+    draw = ImageDraw.Draw(img)
+    draw.polygon([tuple(map(float, pts[i])) for i in FACE_OVAL_RING], fill=255)
+    radius = round(erode * landmarks.face_size)
+    if radius >= 1:
+        img = img.filter(ImageFilter.MinFilter(2 * radius + 1))
+    # The eyes and the open mouth, grown by a quarter of the margin (lids and lips are thin).
+    draw = ImageDraw.Draw(img)
+    edge = max(1, radius // 4)
+    for ring in (*EYE_RINGS, INNER_LIP_RING):
+        outline = [tuple(map(float, pts[i])) for i in ring]
+        draw.polygon(outline, fill=0, outline=0, width=edge)
+    out: npt.NDArray[np.bool_] = np.asarray(img) > 127
+    return out
+
+
+def project_albedo(
+    head: HeadModel,
+    fit: FitResult,
+    photo: Photo,
+    landmarks: FaceLandmarks | None = None,
+    resolution: int = ALBEDO_RESOLUTION,
+) -> Albedo:
+    """The skin albedo (linear RGB, ``resolution`` square) of the fitted head from the photo.
+
+    With ``landmarks``, only facial skin in the photo counts (``face_mask``): hair, a hat, the
+    eyes and the inside of the mouth are not painted onto the skin."""
+    layout = skin_layout(head, resolution)
+    cam = fit.camera
+    verts = head.evaluate_np(fit.identity, fit.expression).astype(np.float64)
+    c = cam.to_camera(verts)
+    xy = cam.project(verts)
+    depth_buffer = rasterize(xy, head.triangles, cam.width, cam.height, depth=c[:, 2])
+    normals = vertex_normals(verts.astype(np.float32), head.triangles).astype(np.float64) @ cam.rotation.T
+
+    n_tex = len(layout.index)
+    p = _texel_points(head, layout.raster, layout.index, c)  # camera-frame texel points
+    n = _texel_points(head, layout.raster, layout.index, normals)
+    n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
+    z = np.maximum(p[:, 2], 1e-6)
+    u = cam.focal_px * p[:, 0] / z + cam.width / 2.0
+    v = cam.focal_px * p[:, 1] / z + cam.height / 2.0
+    inside = (u >= 0) & (u < cam.width) & (v >= 0) & (v < cam.height)
+    ui = np.clip(u.astype(np.int64), 0, cam.width - 1)
+    vi = np.clip(v.astype(np.int64), 0, cam.height - 1)
+    visible = inside & (p[:, 2] <= depth_buffer.depth[vi, ui] + VISIBLE_TOLERANCE_M)
+    feather = np.ones(len(p))
+    if landmarks is not None:
+        from scipy.ndimage import distance_transform_edt
+
+        mask = face_mask(landmarks)
+        visible &= mask[vi, ui]
+        # Fade the photo out toward the mask's edge: hair and shadow there blend, not smudge.
+        inner = distance_transform_edt(mask)[vi, ui] / max(FEATHER * landmarks.face_size, 1.0)
+        feather = np.clip(inner, 0.0, 1.0)
+    facing = -(n * (p / np.linalg.norm(p, axis=1, keepdims=True))).sum(axis=1)
+    weight = np.where(visible, np.clip((facing - 0.15) / 0.35, 0.0, 1.0) ** 2 * feather, 0.0)
+
+    linear = srgb_to_linear(photo.rgb.astype(np.float32) / 255.0)
+    colour = _bilinear(linear, u, v).astype(np.float64)
+
+    # Lighting: colour = mean albedo x SH shading, fitted on well-seen texels (robust: two passes).
+    basis = sh_basis(n)
+    good = weight > 0.5
+    notes: list[str] = []
+    if good.sum() < 200:
+        notes.append("too little of the face is visible to estimate the lighting; shading is left in")
+        lighting = np.zeros((9, 3))
+        lighting[0] = colour[weight > 0].mean(axis=0) / 0.282095 if (weight > 0).any() else 0.5
+    else:
+        sel = good.copy()
+        for _ in range(2):
+            lighting, *_ = np.linalg.lstsq(basis[sel], colour[sel], rcond=None)
+            resid = np.abs(colour - basis @ lighting).sum(axis=1)
+            sel = good & (resid < 3.0 * np.median(resid[good]))
+    shading = basis @ lighting  # (N, 3), includes the mean albedo
+    reference = np.median(shading[good], axis=0) if good.any() else np.ones(3)
+    relative = np.maximum(shading / np.maximum(reference, 1e-6), SHADING_FLOOR)
+    albedo = colour / relative
+
+    # Mirror: texels the photo did not see well take their mirror image's colour.
+    mirror_pos = np.searchsorted(layout.index, layout.mirror)
+    w_m = weight[mirror_pos] * MIRROR_WEIGHT
+    a_m = albedo[mirror_pos]
+    total = weight + w_m
+    combined = (albedo * weight[:, None] + a_m * w_m[:, None]) / np.maximum(total, 1e-12)[:, None]
+    seen = np.clip(total, 0.0, 1.0)
+
+    image = np.zeros((resolution * resolution, 3), np.float32)
+    wmap = np.zeros(resolution * resolution, np.float32)
+    image[layout.index] = combined
+    wmap[layout.index] = seen
+    image = image.reshape(resolution, resolution, 3)
+    wmap = wmap.reshape(resolution, resolution)
+    filled = push_pull(image, wmap)
+    seen_fraction = float((seen > 0.05).mean()) if n_tex else 0.0
+    notes.append(f"{100 * seen_fraction:.0f}% of the skin comes from the photo (with its mirror image)")
+    return Albedo(
+        image=np.clip(filled, 0.0, 1.0).astype(np.float32),
+        seen=wmap.astype(np.float32),
+        lighting=lighting.astype(np.float32),
+        notes=notes,
+    )

@@ -1,0 +1,60 @@
+"""The rasteriser and the albedo projection: every skin texel gets a colour, the photo's where seen."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from furrow.heads.default import load_default_head
+from furrow.heads.regions import rasterise_layout
+from furrow.photo import detect_landmarks, load_photo
+from furrow.photo.fit import fit_landmarks
+from furrow.photo.raster import rasterize, uv_raster
+from furrow.photo.samples import sample_photo
+from furrow.photo.texture import face_mask, project_albedo, push_pull
+
+
+def test_rasteriser_matches_the_layout_rasteriser_and_keeps_the_nearest() -> None:
+    head = load_default_head()
+    skin = np.zeros(head.n_vertices, bool)
+    skin[head.parts["skin"]] = True
+    tris = np.flatnonzero(skin[head.triangles].all(axis=1))
+    ours = uv_raster(head.uvs, head.triangle_loops, 128, tris)
+    tri_id, bary = rasterise_layout(head, 128)
+    assert np.array_equal(ours.tri, tri_id) and np.allclose(ours.bary, bary, atol=1e-6)
+    # Two overlapping squares: the nearer one wins wherever they overlap, whatever the order.
+    xy = np.array([[10, 10], [50, 10], [50, 50], [10, 50], [30, 30], [70, 30], [70, 70], [30, 70]], float)
+    tris2 = np.array([[0, 1, 2], [0, 2, 3], [4, 5, 6], [4, 6, 7]])
+    for near_first in (True, False):
+        depth = np.array([1.0] * 4 + [2.0] * 4) if near_first else np.array([2.0] * 4 + [1.0] * 4)
+        r = rasterize(xy, tris2, 80, 80, depth=depth)
+        overlap = r.tri[35:45, 35:45]
+        assert np.all(overlap < 2) if near_first else np.all(overlap >= 2)
+        assert r.covered[15, 15] and r.covered[65, 65] and not r.covered[5, 5]
+
+
+def test_push_pull_fills_every_hole_smoothly() -> None:
+    values = np.zeros((64, 64, 3), np.float32)
+    weights = np.zeros((64, 64), np.float32)
+    values[10:20, 10:20] = (1.0, 0.5, 0.25)
+    weights[10:20, 10:20] = 1.0
+    filled = push_pull(values, weights)
+    assert np.allclose(filled[10:20, 10:20], (1.0, 0.5, 0.25), atol=1e-5)
+    assert np.allclose(filled, (1.0, 0.5, 0.25), atol=1e-4)  # one colour seen: it fills everything
+
+
+def test_albedo_covers_the_skin_and_comes_from_the_face() -> None:
+    head = load_default_head()
+    photo = load_photo(sample_photo("astronaut"))
+    lm = detect_landmarks(photo)
+    fit = fit_landmarks(head, lm)
+    albedo = project_albedo(head, fit, photo, lm, resolution=256)
+    assert albedo.image.shape == (256, 256, 3) and np.isfinite(albedo.image).all()
+    tri_id, _ = rasterise_layout(head, 256)
+    skin = tri_id >= 0
+    assert albedo.image[skin].min() > 0.0  # no black holes anywhere on the skin
+    seen = albedo.seen > 0.5
+    assert 0.25 < seen[skin].mean() < 0.8  # the face, not the back of the head
+    # Nothing from outside the face's outline is taken: the mask excludes hair and background.
+    mask = face_mask(lm)
+    x0, y0, x1, y1 = lm.box
+    assert mask[int(y0) - 5, int(x0) - 5] == 0 and mask[int((y0 + y1) / 2), int((x0 + x1) / 2)]
