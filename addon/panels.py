@@ -87,6 +87,7 @@ def draw_head(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
             hint = col.row()
             hint.enabled = False
             hint.label(text=problem, icon="INFO")
+    col.operator("furrow.head_from_photo", text="From Photo...", icon="IMAGE_DATA")
 
     obj = context.active_object
     settings = head_settings(obj)

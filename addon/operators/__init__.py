@@ -1,5 +1,5 @@
 """Operators, one module per user action."""
 
-from . import audio, backend, details, head, render
+from . import audio, backend, details, head, photo, render
 
-CLASSES = (*backend.CLASSES, *head.CLASSES, *audio.CLASSES, *details.CLASSES, *render.CLASSES)
+CLASSES = (*backend.CLASSES, *head.CLASSES, *audio.CLASSES, *details.CLASSES, *photo.CLASSES, *render.CLASSES)

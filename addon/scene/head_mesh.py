@@ -180,6 +180,13 @@ def head_path(settings: FurrowHead) -> str:
     return str(default_head_path())
 
 
+def head_path_default() -> str:
+    """The built-in head's model file."""
+    from ...furrow.heads.default import default_head_path
+
+    return str(default_head_path())
+
+
 def update_identity(obj: bpy.types.Object) -> None:
     """Apply slider changes; a problem is kept on the object for the panel, never raised."""
     settings: FurrowHead = obj.furrow  # type: ignore[attr-defined]

@@ -193,8 +193,6 @@ def check_out_dir(out_dir: Path) -> None:
                 f"{out_dir} already holds other files; give a new folder "
                 "(Furrow only replaces its own results)"
             )
-    if not out_dir.parent.is_dir():
-        raise PhotoError(f"the folder {out_dir.parent} does not exist")
 
 
 def write_result(head: HeadModel, r: PhotoResult, out_dir: Path, age: float) -> list[Path]:
@@ -207,6 +205,7 @@ def write_result(head: HeadModel, r: PhotoResult, out_dir: Path, age: float) -> 
     out_dir = Path(out_dir)
     check_out_dir(out_dir)
     try:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
         umask = os.umask(0)
         os.umask(umask)

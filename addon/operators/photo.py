@@ -1,0 +1,209 @@
+"""Head from Photo: a head fitted to a face photo, with its albedo, detail and the photo's camera."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import bpy
+import numpy as np
+from bpy.props import BoolProperty, EnumProperty, FloatProperty, StringProperty
+from mathutils import Matrix
+
+from ...furrow.curves import Curves
+from ...furrow.heads.arkit import ARKIT_NAMES
+from ...furrow.protocol import Result
+from ..jobs import JobOperator, OpResult
+from ..scene import animation, details, head_mesh, materials
+from .filebrowser import open_browser
+
+IMAGE_GLOB = "*.jpg;*.jpeg;*.png;*.webp;*.tif;*.tiff;*.bmp"
+DETAIL_PATHS = [
+    ("AUTO", "Automatic", "From the photo's quality"),
+    ("MODEL", "Detail Model", "Detailed3DMM: the person's detail from the fitted head and the age"),
+]
+
+
+def _head_name(image: str) -> str:
+    stem = Path(image).stem.replace("_", " ").strip() or "Photo"
+    return f"{stem.title()} Head"
+
+
+def _albedo(obj: bpy.types.Object, path: Path) -> None:
+    """The photo's albedo into the skin material's Albedo node, linked to the base colour."""
+    material = details.skin_material(obj)
+    if material is None or material.node_tree is None:
+        return
+    nodes, links = material.node_tree.nodes, material.node_tree.links
+    node: Any = nodes.get(materials.ALBEDO_NODE)
+    bsdf: Any = nodes.get("Principled BSDF")
+    if node is None or bsdf is None:
+        return
+    image = bpy.data.images.load(str(path), check_existing=False)
+    image.name = f"{obj.name} Albedo"
+    colourspace: Any = image.colorspace_settings
+    if colourspace is not None:
+        colourspace.name = "sRGB"
+    node.image = image
+    links.new(node.outputs["Color"], bsdf.inputs["Base Color"])
+
+
+def _camera(
+    context: bpy.types.Context, obj: bpy.types.Object, image: str, cam: dict[str, Any]
+) -> bpy.types.Object:
+    """A camera where the photo's was, with the photo behind the head as a reference."""
+    scene = context.scene
+    assert scene is not None
+    width, height = int(cam["width"]), int(cam["height"])
+    data = bpy.data.cameras.new(f"{obj.name} Camera")
+    data.sensor_fit = "HORIZONTAL" if width >= height else "VERTICAL"
+    data.sensor_width = data.sensor_height = 36.0
+    data.lens = float(cam["focal_px"]) * 36.0 / max(width, height)
+    data.clip_start = 0.01
+    photo = bpy.data.images.load(image, check_existing=True)
+    bg = data.background_images.new()
+    bg.image = photo
+    bg.alpha = 0.6
+    bg.display_depth = "FRONT"
+    data.show_background_images = True
+    camera = bpy.data.objects.new(f"{obj.name} Camera", data)
+    # Head points p map to OpenCV camera points R p + t; Blender cameras look along -Z with +Y up.
+    rot = np.asarray(cam["rotation"], dtype=np.float64)
+    t = np.asarray(cam["translation_m"], dtype=np.float64)
+    world = np.eye(4)
+    world[:3, :3] = rot.T @ np.diag([1.0, -1.0, -1.0])
+    world[:3, 3] = -rot.T @ t
+    camera.matrix_world = obj.matrix_world @ Matrix(world.tolist())
+    (context.collection or scene.collection).objects.link(camera)
+    scale = min(1.0, 1920.0 / max(width, height))
+    scene.render.resolution_x = max(4, round(width * scale))
+    scene.render.resolution_y = max(4, round(height * scale))
+    scene.render.pixel_aspect_x = scene.render.pixel_aspect_y = 1.0
+    if scene.camera is None:
+        scene.camera = camera
+    return camera
+
+
+class FURROW_OT_head_from_photo(JobOperator):
+    """Add a head fitted to a face photo: shape, the photo's expression as a pose, the skin's albedo
+    and fine detail, and a camera that sees it as the photo did"""
+
+    bl_idname = "furrow.head_from_photo"
+    bl_label = "Head from Photo"
+    job_name = "head_from_photo"
+    _modal_after_browser = False
+
+    filepath: StringProperty(  # type: ignore[valid-type]
+        name="Photo", description="A photo of a face: JPEG, PNG, WebP or TIFF", subtype="FILE_PATH"
+    )
+    filter_glob: StringProperty(default=IMAGE_GLOB, options={"HIDDEN"})  # type: ignore[valid-type]
+    use_expression: BoolProperty(  # type: ignore[valid-type]
+        name="Apply Photo Expression",
+        description="Pose the head as in the photo (the pose is kept as an action either way; "
+        "off: the head starts neutral)",
+        default=False,
+    )
+    add_camera: BoolProperty(  # type: ignore[valid-type]
+        name="Camera from Photo",
+        description="Add the photo's camera, with the photo as its background, and set the render size",
+        default=True,
+    )
+    detail: EnumProperty(  # type: ignore[valid-type]
+        name="Detail", description="Where the fine detail comes from", items=DETAIL_PATHS, default="AUTO"
+    )
+    age: FloatProperty(  # type: ignore[valid-type]
+        name="Age", description="The person's age, for the detail model", default=40.0, min=1.0, max=110.0
+    )
+
+    def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> OpResult:
+        if not self.filepath and context.window is not None:
+            self._modal_after_browser = True
+            return open_browser(self, context)
+        return super().invoke(context, event)
+
+    def job_params(self, context: bpy.types.Context) -> dict[str, Any]:
+        if not self.filepath:
+            raise ValueError("Choose a photo of a face (JPEG, PNG, WebP or TIFF)")
+        path = bpy.path.abspath(self.filepath)
+        if not os.path.isfile(path):
+            raise ValueError(f"Photo not found: {path}")
+        folder, _temporary = details.bake_folder(_head_name(path), "photo")
+        problem = details.folder_problem(folder)
+        if problem:
+            raise ValueError(problem)
+        return {
+            "image": path,
+            "out_dir": str(folder),
+            "detail": self.detail.lower(),
+            "age": self.age,
+        }
+
+    def job_finished(self, context: bpy.types.Context, result: Result) -> OpResult:
+        scene = context.scene
+        assert scene is not None
+        folder = Path(str(result.data["out_dir"]))
+        params = json.loads((folder / "params.json").read_text())
+        model = head_mesh.load_model(head_mesh.head_path_default())
+        identity = np.array([params["identity"][n] for n in model.identity_names], dtype=np.float32)
+        expression = np.array([[params["expression"][n] for n in ARKIT_NAMES]], dtype=np.float32)
+        created: list[Any] = []
+        try:
+            obj = head_mesh.create_head(
+                context, model, name=_head_name(self.filepath), source="DEFAULT", source_path="", head_file=""
+            )
+            created.append(obj)
+            settings = obj.furrow  # type: ignore[attr-defined]
+            settings.suspend_updates = True
+            try:
+                for slider, value in zip(settings.identity, identity, strict=True):
+                    slider.value = float(value)
+            finally:
+                settings.suspend_updates = False
+            head_mesh.apply_identity(obj, model)
+            settings.details.age = float(params["detail"]["age"])
+            # The photo's expression: a one-key action, assigned only if asked (neutral by default).
+            action, _previous = animation.apply_curves(
+                obj,
+                Curves(animation.scene_fps(scene), expression),
+                scene.frame_current,
+                f"{obj.name} Photo Pose",
+            )
+            action.use_fake_user = True
+            if not self.use_expression:
+                key = obj.data.shape_keys  # type: ignore[union-attr]
+                if key is not None and key.animation_data is not None:
+                    key.animation_data.action = None
+            _albedo(obj, folder / "albedo.png")
+            scale = float(params.get("displacement_scale_mm", 8.0))
+            first = folder / "displacement.png"
+            res = int(params.get("albedo", {}).get("resolution", 1024))
+            bake = details.Bake(folder, first, 1, 1, res, scale, True, str(params["detail"]["path"]))
+            details.wire(obj, bake, head_mesh.UV_NAME)
+            if self.add_camera:
+                created.append(_camera(context, obj, bpy.path.abspath(self.filepath), params["camera"]))
+        except Exception:
+            for item in created:  # no half-made head left in the scene
+                data = item.data
+                bpy.data.objects.remove(item)
+                if isinstance(data, bpy.types.Mesh):
+                    bpy.data.meshes.remove(data)
+                elif isinstance(data, bpy.types.Camera):
+                    bpy.data.cameras.remove(data)
+            raise
+        context.view_layer.objects.active = obj  # type: ignore[union-attr]
+        yaw, pitch, _roll = params["camera"]["yaw_pitch_roll_degrees"]
+        self.report(
+            {"INFO"},
+            f"Added {obj.name}: fitted to {params['source']} (landmark error "
+            f"{params['landmark_error_px']:.1f} px, head turned {yaw:+.0f} deg, pitch {pitch:+.0f}); "
+            f"detail: {params['detail']['reason']}",
+        )
+        if not math.isfinite(float(params["landmark_error_px"])):
+            return {"CANCELLED"}
+        return {"FINISHED"}
+
+
+CLASSES = (FURROW_OT_head_from_photo,)
