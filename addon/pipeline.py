@@ -1,7 +1,7 @@
 """Headless runs as a pipeline of steps, each calling the add-on's real operators.
 
 ``python -m furrow render`` runs ``build_pipeline(request)``: NewScene ->
-AddHead -> AnimateFromAudio -> (ExportCurves) -> (BakeDetails) -> RenderClip. A
+AddHead (or HeadFromPhoto) -> AnimateFromAudio -> (ExportCurves) -> (BakeDetails) -> RenderClip. A
 step is a small object with a label, a weight (its share of the progress bar),
 ``run`` and ``close`` (called when the whole run ends, to remove what the step
 kept for later steps); later features slot in as steps of their own (e.g. Head
@@ -86,6 +86,18 @@ class AddHead(Step):
 
 
 @dataclass
+class HeadFromPhoto(Step):
+    """The head fitted to a photo, its albedo and detail (no camera: Render Clip frames the face)."""
+
+    photo: str = ""
+    label: ClassVar[str] = "head from photo"
+    weight: ClassVar[float] = 1.0
+
+    def run(self, context: bpy.types.Context, progress: Progress) -> None:
+        call(OPS.furrow.head_from_photo, filepath=self.photo, add_camera=False)
+
+
+@dataclass
 class AnimateFromAudio(Step):
     audio: str = ""
     transcript: str = ""
@@ -167,10 +179,10 @@ class RenderClip(Step):
 
 
 def build_pipeline(request: RenderRequest) -> list[Step]:
-    """The steps for audio -> MP4. Insert new steps here (Head from Photo ...)."""
+    """The steps for audio -> MP4 (with a photo, Head from Photo replaces Add Head)."""
     steps: list[Step] = [
         NewScene(fps=request.settings.fps),
-        AddHead(),
+        HeadFromPhoto(photo=request.photo) if request.photo else AddHead(),
         AnimateFromAudio(audio=request.audio, transcript=request.transcript or "", seed=request.seed),
     ]
     if request.curves_out:

@@ -275,6 +275,12 @@ def _render_request(args: argparse.Namespace) -> RenderRequest:
             identity = parse_identity(args.identity).as_dict()
         except jobs.JobInputError as exc:
             raise jobs.JobInputError(f"--identity: {exc}") from None
+    photo = None
+    if args.photo is not None:
+        photo_path = Path(args.photo).expanduser()
+        if not photo_path.is_file():
+            raise jobs.JobInputError(f"--photo {photo_path}: no such file")
+        photo = str(photo_path.absolute())
     transcript = args.transcript
     if transcript is not None and Path(transcript).expanduser().is_file():
         transcript = str(Path(transcript).expanduser().absolute())  # the runner works elsewhere
@@ -288,6 +294,7 @@ def _render_request(args: argparse.Namespace) -> RenderRequest:
         details=not args.no_details,
         detail_resolution=args.detail_res,
         detail_identity=identity,
+        photo=photo,
     )
     problem = request.problem()
     if problem:
@@ -442,6 +449,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME=VALUE,...",
         help="the skin's details: age (years), pore_size, pore_depth, roughness, wrinkle_depth "
         "(multipliers, 1 = typical), seed; e.g. age=60,seed=3 (default: age 35, all 1, seed 0)",
+    )
+    render.add_argument(
+        "--photo", metavar="IMAGE", help="animate a head fitted to this face photo (Head from Photo)"
     )
     render.add_argument("--curves", metavar="FILE.json", help="also write the ARKit curves of the clip")
     render.add_argument("--sheet", metavar="FILE.png", help="also write a contact sheet of 8 frames")

@@ -55,6 +55,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--quick", action="store_true", help="a 1.5 s clip at 128 px, 4 samples (CI: checks the chain runs)"
     )
+    ap.add_argument(
+        "--photo",
+        metavar="IMAGE",
+        help="animate a head fitted to this face photo; 'astronaut' or 'grace_hopper' use a sample photo",
+    )
     args = ap.parse_args(argv)
     if args.quick:
         args.res, args.samples, args.seconds = 128, 4, args.seconds or 1.5
@@ -69,6 +74,10 @@ def main(argv: list[str] | None = None) -> int:
         cmd += ["--curves", str(curves_path), "--out", str(clip)]
         if not args.audio_only:
             cmd += ["--transcript", str(SAMPLE.with_suffix(".txt"))]
+        if args.photo:
+            from furrow.photo.samples import SAMPLES, sample_photo
+
+            cmd += ["--photo", str(sample_photo(args.photo) if args.photo in SAMPLES else Path(args.photo))]
         if args.seconds:
             cmd += ["--seconds", f"{args.seconds:g}"]
         if args.no_details:

@@ -62,7 +62,8 @@ class RenderRequest:
     """A whole headless job: audio in, MP4 out (the CLI hands this to the bpy-side runner as JSON).
 
     ``details``: bake wrinkles and pores for the animation before rendering (``detail_identity``:
-    the skin's controls by name, e.g. {"age": 60, "seed": 3}; missing ones keep their defaults)."""
+    the skin's controls by name, e.g. {"age": 60, "seed": 3}; missing ones keep their defaults).
+    ``photo``: the head is fitted to this photo (Head from Photo) rather than the default head."""
 
     audio: str
     out: str
@@ -73,6 +74,7 @@ class RenderRequest:
     details: bool = True
     detail_resolution: int = 512
     detail_identity: dict[str, Any] = field(default_factory=dict)
+    photo: Optional[str] = None  # Head from Photo instead of the default head
 
     def problem(self) -> str:
         """Why this request cannot run ('' when it can); one line. The settings check themselves."""
