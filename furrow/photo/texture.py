@@ -43,6 +43,7 @@ INNER_LIP_RING = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308, 324, 318, 40
 ALBEDO_RESOLUTION = 1024
 VISIBLE_TOLERANCE_M = 0.003  # a texel within 3 mm of the depth buffer's surface is visible
 MIRROR_WEIGHT = 0.6  # the mirror side's evidence counts this much
+HAIR_LUMA = 0.55  # forehead texels darker than this fraction of the cheeks' skin are taken as hair
 FEATHER = 0.08  # the photo's weight ramps up over this fraction of the face's size inside the mask
 SHADING_FLOOR = 0.25  # shading below this fraction of the face's median is not divided out fully
 
@@ -52,6 +53,7 @@ class Albedo:
     image: F32  # (R, R, 3) linear RGB, row 0 at v = 1
     seen: F32  # (R, R) photo evidence per texel in [0, 1] (direct or mirrored); 0 = filled
     lighting: F32  # (9, 3) SH coefficients (camera frame) of the photo's light, times mean albedo
+    reference: F32  # (3,) the face's median shading: albedo = photo / (shading / reference)
     notes: list[str] = field(default_factory=list)
 
     def srgb8(self) -> npt.NDArray[np.uint8]:
@@ -201,6 +203,30 @@ def face_mask(landmarks: FaceLandmarks, erode: float = 0.02) -> npt.NDArray[np.b
     return out
 
 
+def _not_hair(head: HeadModel, layout: _Layout, colour: F64, weight: F64, resolution: int) -> F64:
+    """0 for forehead texels much darker than the cheeks' skin (a fringe of hair, a hat's brim)."""
+    masks = head.region_masks
+    if "forehead" not in masks or "cheeks" not in masks:
+        return np.ones(len(colour))
+
+    def at(name: str) -> F64:
+        m = np.asarray(masks[name], np.float64)
+        r = m.shape[0]
+        rows, cols = np.divmod(layout.index, resolution)
+        out: F64 = m[(rows * r) // resolution, (cols * r) // resolution]
+        return out
+
+    luma = colour @ np.array([0.2126, 0.7152, 0.0722])
+    cheeks = (at("cheeks") > 0.5) & (weight > 0.3)
+    if cheeks.sum() < 50:
+        return np.ones(len(colour))
+    skin = float(np.median(luma[cheeks]))
+    forehead = at("forehead") + at("temples") if "temples" in masks else at("forehead")
+    dark = np.clip((luma / max(skin, 1e-6) - HAIR_LUMA) / 0.15, 0.0, 1.0)
+    out: F64 = np.where(forehead > 0.3, dark, 1.0)
+    return out
+
+
 def project_albedo(
     head: HeadModel,
     fit: FitResult,
@@ -245,6 +271,7 @@ def project_albedo(
 
     linear = srgb_to_linear(photo.rgb.astype(np.float32) / 255.0)
     colour = _bilinear(linear, u, v).astype(np.float64)
+    weight *= _not_hair(head, layout, colour, weight, resolution)
 
     # Lighting: colour = mean albedo x SH shading, fitted on well-seen texels (robust: two passes).
     basis = sh_basis(n)
@@ -286,5 +313,6 @@ def project_albedo(
         image=np.clip(filled, 0.0, 1.0).astype(np.float32),
         seen=wmap.astype(np.float32),
         lighting=lighting.astype(np.float32),
+        reference=np.asarray(reference, np.float32),
         notes=notes,
     )
