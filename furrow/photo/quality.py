@@ -29,6 +29,7 @@ MIN_FACE_PX = 128.0
 MIN_SHARPNESS = 0.10
 MAX_NOISE = 0.028
 MAX_BLOCKINESS = 1.35
+BLOCKS_INVISIBLE_FACE_PX = 600.0  # a face this large spans 75+ blocks: compression blocks are pore-sized
 
 
 @dataclass
@@ -71,7 +72,9 @@ def estimate_quality(photo: Photo, landmarks: FaceLandmarks) -> ImageQuality:
     bx0, by0 = max(int(x0) // 8 * 8, 0), max(int(y0) // 8 * 8, 0)
     bx1, by1 = min(int(np.ceil(x1)), w), min(int(np.ceil(y1)), h)
     native = _luma(photo.rgb[by0:by1, bx0:bx1])
-    blockiness = _blockiness(native) if min(native.shape) >= 16 else 1.0
+    # JPEG's 8 px blocks matter only while they are a visible part of the face.
+    small_blocks = landmarks.face_size > BLOCKS_INVISIBLE_FACE_PX
+    blockiness = _blockiness(native) if min(native.shape) >= 16 and not small_blocks else 1.0
 
     face = landmarks.face_size
     pad = 0.1 * face

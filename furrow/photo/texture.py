@@ -41,6 +41,7 @@ EYE_RINGS = (
 INNER_LIP_RING = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308, 324, 318, 402, 317, 14, 87, 178, 88, 95)
 
 ALBEDO_RESOLUTION = 1024
+FACE_PX_FOR_TEXTURE = 1200.0  # a face larger than this (per 1024 px of albedo) has no more to give
 VISIBLE_TOLERANCE_M = 0.003  # a texel within 3 mm of the depth buffer's surface is visible
 MIRROR_WEIGHT = 0.6  # the mirror side's evidence counts this much
 HAIR_LUMA = 0.55  # forehead texels darker than this fraction of the cheeks' skin are taken as hair
@@ -183,7 +184,7 @@ def push_pull(values: F32, weights: F32) -> F32:
 def face_mask(landmarks: FaceLandmarks, erode: float = 0.02) -> npt.NDArray[np.bool_]:
     """Pixels of the photo that show facial skin: inside the face oval, outside the eyes and the
     open mouth, shrunk by ``erode`` x the face's size so hair and background at the edge stay out."""
-    from PIL import Image, ImageDraw, ImageFilter
+    from PIL import Image, ImageDraw
 
     w, h = landmarks.image_size
     pts = landmarks.points[:, :2]
@@ -191,8 +192,11 @@ def face_mask(landmarks: FaceLandmarks, erode: float = 0.02) -> npt.NDArray[np.b
     draw = ImageDraw.Draw(img)
     draw.polygon([tuple(map(float, pts[i])) for i in FACE_OVAL_RING], fill=255)
     radius = round(erode * landmarks.face_size)
-    if radius >= 1:
-        img = img.filter(ImageFilter.MinFilter(2 * radius + 1))
+    if radius >= 1:  # erode by a distance transform: linear time at any radius
+        from scipy.ndimage import distance_transform_edt
+
+        inside = distance_transform_edt(np.asarray(img) > 127) > radius
+        img = Image.fromarray((inside * 255).astype(np.uint8))
     # The eyes and the open mouth, grown by a quarter of the margin (lids and lips are thin).
     draw = ImageDraw.Draw(img)
     edge = max(1, radius // 4)
@@ -237,13 +241,38 @@ def project_albedo(
     """The skin albedo (linear RGB, ``resolution`` square) of the fitted head from the photo.
 
     With ``landmarks``, only facial skin in the photo counts (``face_mask``): hair, a hat, the
-    eyes and the inside of the mouth are not painted onto the skin."""
+    eyes and the inside of the mouth are not painted onto the skin. Only the head's part of the
+    photo is worked on, downscaled when the face is larger than the texture can hold, so memory
+    stays bounded for any photo size."""
     layout = skin_layout(head, resolution)
     cam = fit.camera
     verts = head.evaluate_np(fit.identity, fit.expression).astype(np.float64)
     c = cam.to_camera(verts)
-    xy = cam.project(verts)
-    depth_buffer = rasterize(xy, head.triangles, cam.width, cam.height, depth=c[:, 2])
+    xy_full = cam.project(verts)
+    # The window: the head's projected skin plus a margin, inside the photo.
+    face = landmarks.face_size if landmarks is not None else fit.face_size_px
+    front = c[head.parts["skin"], 2] > 1e-3
+    skin_xy = xy_full[head.parts["skin"]][front]
+    margin = 0.05 * face + 2.0
+    x0 = int(np.clip(np.floor(skin_xy[:, 0].min() - margin), 0, cam.width - 1))
+    y0 = int(np.clip(np.floor(skin_xy[:, 1].min() - margin), 0, cam.height - 1))
+    x1 = int(np.clip(np.ceil(skin_xy[:, 0].max() + margin), x0 + 1, cam.width))
+    y1 = int(np.clip(np.ceil(skin_xy[:, 1].max() + margin), y0 + 1, cam.height))
+    scale = min(1.0, FACE_PX_FOR_TEXTURE * resolution / ALBEDO_RESOLUTION / max(face, 1.0))
+    crop = photo.rgb[y0:y1, x0:x1]
+    if scale < 1.0:
+        from PIL import Image
+
+        size = (max(2, round((x1 - x0) * scale)), max(2, round((y1 - y0) * scale)))
+        crop = np.asarray(Image.fromarray(np.ascontiguousarray(crop)).resize(size, Image.Resampling.BOX))
+    height, width = crop.shape[:2]
+    sx, sy = width / (x1 - x0), height / (y1 - y0)
+
+    def window(x: F64, y: F64) -> tuple[F64, F64]:
+        return (x - x0) * sx, (y - y0) * sy
+
+    wx, wy = window(xy_full[:, 0], xy_full[:, 1])
+    depth_buffer = rasterize(np.stack([wx, wy], axis=1), head.triangles, width, height, depth=c[:, 2])
     normals = vertex_normals(verts.astype(np.float32), head.triangles).astype(np.float64) @ cam.rotation.T
 
     n_tex = len(layout.index)
@@ -251,25 +280,28 @@ def project_albedo(
     n = _texel_points(head, layout.raster, layout.index, normals)
     n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
     z = np.maximum(p[:, 2], 1e-6)
-    u = cam.focal_px * p[:, 0] / z + cam.width / 2.0
-    v = cam.focal_px * p[:, 1] / z + cam.height / 2.0
-    inside = (u >= 0) & (u < cam.width) & (v >= 0) & (v < cam.height)
-    ui = np.clip(u.astype(np.int64), 0, cam.width - 1)
-    vi = np.clip(v.astype(np.int64), 0, cam.height - 1)
+    u, v = window(cam.focal_px * p[:, 0] / z + cam.width / 2.0, cam.focal_px * p[:, 1] / z + cam.height / 2.0)
+    inside = (u >= 0) & (u < width) & (v >= 0) & (v < height) & (p[:, 2] > 1e-3)
+    ui = np.clip(u.astype(np.int64), 0, width - 1)
+    vi = np.clip(v.astype(np.int64), 0, height - 1)
     visible = inside & (p[:, 2] <= depth_buffer.depth[vi, ui] + VISIBLE_TOLERANCE_M)
     feather = np.ones(len(p))
     if landmarks is not None:
         from scipy.ndimage import distance_transform_edt
 
-        mask = face_mask(landmarks)
+        pts = landmarks.points.copy()
+        pts[:, 0], pts[:, 1] = window(pts[:, 0].astype(np.float64), pts[:, 1].astype(np.float64))
+        pts[:, 2] *= sx
+        local = FaceLandmarks(points=pts, image_size=(width, height), faces_found=landmarks.faces_found)
+        mask = face_mask(local)
         visible &= mask[vi, ui]
         # Fade the photo out toward the mask's edge: hair and shadow there blend, not smudge.
-        inner = distance_transform_edt(mask)[vi, ui] / max(FEATHER * landmarks.face_size, 1.0)
+        inner = distance_transform_edt(mask)[vi, ui] / max(FEATHER * local.face_size, 1.0)
         feather = np.clip(inner, 0.0, 1.0)
     facing = -(n * (p / np.linalg.norm(p, axis=1, keepdims=True))).sum(axis=1)
     weight = np.where(visible, np.clip((facing - 0.15) / 0.35, 0.0, 1.0) ** 2 * feather, 0.0)
 
-    linear = srgb_to_linear(photo.rgb.astype(np.float32) / 255.0)
+    linear = srgb_to_linear(crop.astype(np.float32) / 255.0)
     colour = _bilinear(linear, u, v).astype(np.float64)
     weight *= _not_hair(head, layout, colour, weight, resolution)
 
