@@ -235,6 +235,11 @@ class _Problem:
         self.fixed_focal = fixed_focal
         self.sqrt_w = np.sqrt(landmark_weights().numpy().astype(np.float64))
         self.robust = np.ones(len(target))
+        self._neutral_flat = self.neutral.reshape(-1)
+        self._pos_flat = self.id_pos.reshape(self.k, -1)
+        self._neg_flat = self.id_neg.reshape(self.k, -1)
+        self._expr_flat = self.expr.reshape(len(self.expr), -1)
+        self._cache: tuple[tuple[bytes, bytes], F64] | None = None
         self.expr_pairs = np.array(expression_pairs(), dtype=np.int64).reshape(-1, 2)
         self.l1_weights = np.ones(len(ARKIT_NAMES))
         self.l1_weights[[ARKIT_NAMES.index(n) for n in SECONDARY_SHAPES]] = SECONDARY_WEIGHT
@@ -244,12 +249,17 @@ class _Problem:
         return x[0:3], x[3:6], float(x[6]), x[7 : 7 + k], x[7 + k :]
 
     def points(self, ident: F64, expr: F64) -> F64:
-        out: F64 = (
-            self.neutral
-            + np.einsum("k,knd->nd", np.maximum(ident, 0.0), self.id_pos)
-            + np.einsum("k,knd->nd", np.maximum(-ident, 0.0), self.id_neg)
-            + np.einsum("e,end->nd", expr, self.expr)
+        key = (ident.tobytes(), expr.tobytes())
+        if self._cache is not None and self._cache[0] == key:  # the camera step keeps the shape
+            return self._cache[1]
+        flat = (
+            self._neutral_flat
+            + np.maximum(ident, 0.0) @ self._pos_flat
+            + np.maximum(-ident, 0.0) @ self._neg_flat
+            + expr @ self._expr_flat
         )
+        out: F64 = flat.reshape(-1, 3)
+        self._cache = (key, out)
         return out
 
     def project(self, x: F64) -> tuple[F64, F64, F64]:
