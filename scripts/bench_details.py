@@ -2,6 +2,11 @@
 """Benchmark the procedural detail corpus: maps/s for identity, expression and both, per resolution.
 
 Run: .venv/bin/python scripts/bench_details.py [--res 256 512] [--batch 64] [--runs 7] [--json FILE]
+     .venv/bin/python scripts/bench_details.py --bake [bench_bake.py's options]
+
+--bake measures what an artist waits for instead: per-frame displacement from the trained model,
+written to disk as 16-bit PNGs (frames/s at 512 and 1024 px, disk per frame, peak memory); it
+runs scripts/bench_bake.py with the options that follow.
 
 Each figure is the median of --runs timed batches after one warm-up batch (random identities and
 random ARKit weights each run), on the default head. The one-off setup per (head, resolution) (UV
@@ -47,6 +52,14 @@ def machine() -> dict[str, Any]:
 
 
 def main() -> int:
+    if "--bake" in sys.argv[1:]:
+        import runpy
+
+        sys.argv = [str(Path(__file__).with_name("bench_bake.py"))] + [
+            a for a in sys.argv[1:] if a != "--bake"
+        ]
+        runpy.run_path(sys.argv[0], run_name="__main__")
+        return 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--res", type=int, nargs="+", default=[256, 512])
     parser.add_argument("--batch", type=int, default=64)
