@@ -116,7 +116,9 @@ def head_centre(head: HeadModel) -> F64:
 class SynthRenderer:
     """Renders ``View``s of a head with bpy; one scene, the mesh updated per view."""
 
-    def __init__(self, head: HeadModel, engine: str = "WORKBENCH", samples: int = 16) -> None:
+    def __init__(
+        self, head: HeadModel, engine: str = "WORKBENCH", samples: int = 16, threads: int = 0
+    ) -> None:
         import bpy
 
         self.bpy = bpy
@@ -134,6 +136,9 @@ class SynthRenderer:
             scene.display.shading.color_type = "VERTEX"
         scene.render.resolution_percentage = 100
         scene.render.image_settings.file_format = "PNG"
+        if threads > 0:
+            scene.render.threads_mode = "FIXED"
+            scene.render.threads = threads
         self.engine = engine
         self.centre = head_centre(head)
         self.colours = face_colours(head)
