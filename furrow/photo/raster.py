@@ -100,6 +100,12 @@ def rasterize(
             continue
         t, px, py = t[inside], px[inside], py[inside]
         w = np.stack([w0[inside], w1[inside], w2[inside]], axis=1)
+        if depth is None:  # a layout: no overlaps to resolve, so no sorting
+            pix = py * width + px
+            best_depth[pix] = 1.0
+            best_tri[pix] = t
+            best_bary[pix] = w
+            continue
         inv = w / z[tris[t]]  # perspective: screen weights over depth
         inv_sum = inv.sum(axis=1)
         d = 1.0 / inv_sum

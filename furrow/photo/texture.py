@@ -118,14 +118,49 @@ def skin_layout(head: HeadModel, resolution: int) -> _Layout:
     tris = np.flatnonzero(skin[head.triangles].all(axis=1))
     r = uv_raster(head.uvs, head.triangle_loops, resolution, tris)
     index = np.flatnonzero(r.tri.reshape(-1) >= 0)
-    pos = _texel_points(head, r, index, head.vertices.astype(np.float64))
-    mirrored = pos * np.array([-1.0, 1.0, 1.0])
-    _, nearest = cKDTree(pos).query(mirrored)
-    layout = _Layout(raster=r, index=index, mirror=index[nearest])
+    mirror = _mirror_by_topology(head, r, index, resolution)
+    if mirror is None:  # an asymmetric mesh: the nearest texel to each mirrored point
+        pos = _texel_points(head, r, index, head.vertices.astype(np.float64))
+        _, nearest = cKDTree(pos).query(pos * np.array([-1.0, 1.0, 1.0]))
+        mirror = index[nearest]
+    layout = _Layout(raster=r, index=index, mirror=mirror)
     if len(_LAYOUTS) >= 2:
         _LAYOUTS.pop(next(iter(_LAYOUTS)))
     _LAYOUTS[key] = (weakref.ref(head), layout)
     return layout
+
+
+def _mirror_by_topology(
+    head: HeadModel, r: Raster, index: npt.NDArray[np.int64], resolution: int
+) -> npt.NDArray[np.int64] | None:
+    """Mirror texels through the mesh's own symmetry (vertex i <-> its mirror vertex): each texel's
+    triangle and weights map to the mirrored triangle, whose UVs give the texel. None when the
+    mesh is not symmetric."""
+    from scipy.spatial import cKDTree
+
+    v = head.vertices.astype(np.float64)
+    dist, vm = cKDTree(v).query(v * np.array([-1.0, 1.0, 1.0]))
+    if dist.max() > 1e-6:
+        return None
+    tris = head.triangles.astype(np.int64)
+    lookup = {tuple(sorted(t)): i for i, t in enumerate(tris.tolist())}
+    mirrored = vm[tris]  # (F, 3): the mirror vertices of each triangle's corners
+    partner = np.array([lookup.get(tuple(sorted(t)), -1) for t in mirrored.tolist()], dtype=np.int64)
+    if (partner < 0).any():
+        return None
+    tri = r.tri.reshape(-1)[index].astype(np.int64)
+    bary = r.bary.reshape(-1, 3)[index].astype(np.float64)
+    other = partner[tri]
+    # Weight of the partner's corner k = the weight of the corner of ``tri`` that mirrors onto it.
+    corner_of = mirrored[tri][:, None, :] == tris[other][:, :, None]  # (N, 3 partner, 3 own)
+    weights = np.einsum("nkj,nj->nk", corner_of.astype(np.float64), bary)
+    uv = np.einsum("nk,nkd->nd", weights, head.uvs[head.triangle_loops[other]].astype(np.float64))
+    col = np.clip((uv[:, 0] * resolution).astype(np.int64), 0, resolution - 1)
+    row = np.clip(((1.0 - uv[:, 1]) * resolution).astype(np.int64), 0, resolution - 1)
+    flat = row * resolution + col
+    covered = r.tri.reshape(-1)[flat] >= 0
+    out: npt.NDArray[np.int64] = np.where(covered, flat, index)  # an edge texel: its own colour
+    return out
 
 
 def _texel_points(head: HeadModel, r: Raster, index: npt.NDArray[np.int64], values: F64) -> F64:
