@@ -56,6 +56,18 @@ SECONDARY_SHAPES = (
     "eyeLookUpLeft", "eyeLookDownRight", "eyeLookInRight", "eyeLookOutRight", "eyeLookUpRight",
 )  # fmt: skip
 SECONDARY_WEIGHT = 3.0
+# Shapes that move the same points in opposite directions: both at once cancel, and a fit that
+# uses both is compensating for something else (identity, detector bias).
+ANTAGONISTS = (
+    ("mouthSmileLeft", "mouthFrownLeft"), ("mouthSmileRight", "mouthFrownRight"),
+    ("browDownLeft", "browOuterUpLeft"), ("browDownRight", "browOuterUpRight"),
+    ("browDownLeft", "browInnerUp"), ("browDownRight", "browInnerUp"),
+    ("jawLeft", "jawRight"), ("mouthLeft", "mouthRight"),
+    ("eyeWideLeft", "eyeBlinkLeft"), ("eyeWideRight", "eyeBlinkRight"),
+    ("mouthPucker", "mouthStretchLeft"), ("mouthPucker", "mouthStretchRight"),
+    ("mouthRollLower", "mouthShrugLower"), ("mouthPressLeft", "mouthLowerDownLeft"),
+    ("mouthPressRight", "mouthLowerDownRight"),
+)  # fmt: skip
 
 
 def expression_pairs() -> list[tuple[int, int]]:
@@ -80,10 +92,11 @@ class FitSettings:
     rounds: int = 6  # camera / shape alternations (robust weights from the second on)
     shape_steps: int = 2  # Gauss-Newton steps on the shape per alternation
     robust_scale: float = 0.02  # Geman-McClure scale, as a fraction of the face's size in pixels
-    landmark_noise: float = 0.01  # expected landmark error (fraction of face size): the data term's sigma
+    landmark_noise: float = 0.02  # expected landmark error (fraction of face size): the data term's sigma
     identity_scale: float = RANDOM_SCALE
     asymmetry_scale: float = 0.1  # sliders of a left/right pair differ by about this
     expression_asymmetry: float = 0.25  # so do the two halves of a smile, a blink, a brow raise
+    antagonist_scale: float = 0.1  # a smile and a frown together: the smaller is rarely above this
     expression_l1: float = 1.0  # sparsity: a few ARKit shapes rather than many a little
     expression_l2: float = 0.5
     focal_prior: float = 0.25  # std of log(focal) around the prior (weak)
@@ -241,6 +254,9 @@ class _Problem:
         self._expr_flat = self.expr.reshape(len(self.expr), -1)
         self._cache: tuple[tuple[bytes, bytes], F64] | None = None
         self.expr_pairs = np.array(expression_pairs(), dtype=np.int64).reshape(-1, 2)
+        self.antagonists = np.array(
+            [(ARKIT_NAMES.index(a), ARKIT_NAMES.index(b)) for a, b in ANTAGONISTS], dtype=np.int64
+        )
         self.l1_weights = np.ones(len(ARKIT_NAMES))
         self.l1_weights[[ARKIT_NAMES.index(n) for n in SECONDARY_SHAPES]] = SECONDARY_WEIGHT
 
@@ -287,6 +303,9 @@ class _Problem:
             parts.append((ident[self.pairs[:, 0]] - ident[self.pairs[:, 1]]) / s.asymmetry_scale)
         parts.append(math.sqrt(2.0 * s.expression_l2) * expr)
         parts.append((expr[self.expr_pairs[:, 0]] - expr[self.expr_pairs[:, 1]]) / s.expression_asymmetry)
+        # Opposing shapes together (a smile and a frown) cancel: the smaller one is penalised.
+        a, b = expr[self.antagonists[:, 0]], expr[self.antagonists[:, 1]]
+        parts.append(np.minimum(a, b) / s.antagonist_scale)
         parts.append(
             np.array([0.0 if self.fixed_focal else (log_f - math.log(self.prior_f)) / s.focal_prior])
         )
@@ -339,6 +358,10 @@ class _Problem:
         for p, (i, j) in enumerate(self.expr_pairs):
             jac[row + p, 7 + k + i] = 1.0 / s.expression_asymmetry
             jac[row + p, 7 + k + j] = -1.0 / s.expression_asymmetry
+        row += len(self.expr_pairs)
+        expr = self.split(x)[4]
+        for p, (i, j) in enumerate(self.antagonists):
+            jac[row + p, 7 + k + (i if expr[i] <= expr[j] else j)] = 1.0 / s.antagonist_scale
         return jac
 
     def cost(self, x: F64) -> float:
