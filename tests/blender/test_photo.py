@@ -117,3 +117,22 @@ def test_a_file_that_is_not_a_photo_changes_nothing(blender: Any, tmp_path: Path
     )
     assert after == before
     assert not (tmp_path / "furrow").exists() or not any((tmp_path / "furrow").rglob("*.png"))
+
+
+def test_apply_photo_expression_poses_the_head(blender: Any, tmp_path: Path) -> None:
+    blender.ops.wm.save_as_mainfile(filepath=str(tmp_path / "scene.blend"))
+    photo = str(sample_photo("astronaut"))
+    assert blender.ops.furrow.head_from_photo(filepath=photo, use_expression=True, add_camera=False) == {
+        "FINISHED"
+    }
+    head = blender.context.active_object
+    params = json.loads((tmp_path / "furrow" / head.name / "photo" / "params.json").read_text())
+    anim = head.data.shape_keys.animation_data
+    assert anim is not None and anim.action is not None and anim.action.name.endswith("Photo Pose")
+    blender.context.scene.frame_set(blender.context.scene.frame_current)
+    keys = head.data.shape_keys.key_blocks
+    # She smiles in the photo: the posed head smiles by the fitted amount.
+    assert params["expression"]["mouthSmileLeft"] > 0.3
+    for name in ("mouthSmileLeft", "mouthSmileRight", "jawOpen"):
+        assert abs(keys[name].value - params["expression"][name]) < 1e-4
+    assert not [o for o in blender.data.objects if o.type == "CAMERA" and o.name.startswith(head.name)]
