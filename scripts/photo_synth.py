@@ -17,8 +17,11 @@ import numpy as np
 import numpy.typing as npt
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+for _path in (ROOT, ROOT / "scripts"):
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
+
+from render_landmarks import paint_irises  # noqa: E402
 
 from furrow.heads.model import HeadModel  # noqa: E402
 from furrow.photo.camera import HEAD_TO_CAMERA, Camera  # noqa: E402
@@ -73,15 +76,7 @@ def face_colours(head: HeadModel, skin: F64 = SKIN) -> F64:
     colours[part == "eyes"] = (0.85, 0.85, 0.82)
     colours[np.isin(part, ["teeth_upper", "teeth_lower"])] = (0.9, 0.88, 0.8)
     colours[part == "tongue"] = (0.6, 0.25, 0.25)
-    eye_uv = head.meta.get("eye_uv", {})
-    on_eye = part == "eyes"
-    for key in ("eye_l", "eye_r"):
-        if key in eye_uv:
-            disc = eye_uv[key]
-            rr = np.linalg.norm(head.uvs - np.asarray(disc["center"]), axis=1) / disc["radius"]
-            iris = eye_uv["iris_uv_fraction"]
-            colours[on_eye & (rr < iris)] = (0.22, 0.16, 0.1)
-            colours[on_eye & (rr < 0.4 * iris)] = (0.02, 0.02, 0.02)
+    paint_irises(head, colours, (0.22, 0.16, 0.1), (0.02, 0.02, 0.02))
     return colours
 
 

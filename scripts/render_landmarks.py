@@ -132,6 +132,14 @@ def part_colours(head: HeadModel) -> np.ndarray:
     for name, ids in head.parts.items():
         per_vertex[ids] = PART_COLOURS.get(name, (0.0, 1.0, 0.0))
     colours = per_vertex[head.loop_vertices]
+    paint_irises(head, colours, (0.25, 0.4, 0.65), (0.05, 0.05, 0.05))
+    return colours
+
+
+def paint_irises(
+    head: HeadModel, colours: np.ndarray, iris: tuple[float, float, float], pupil: tuple[float, float, float]
+) -> None:
+    """Colour the eyes' corners inside the iris and pupil discs of their UVs (``head.meta["eye_uv"]``)."""
     eye_uv = head.meta.get("eye_uv", {})
     on_eye = np.isin(head.loop_vertices, head.parts.get("eyes", np.zeros(0, np.int32)))
     for key in ("eye_l", "eye_r"):
@@ -139,10 +147,9 @@ def part_colours(head: HeadModel) -> np.ndarray:
             continue
         disc = eye_uv[key]
         r = np.linalg.norm(head.uvs - np.asarray(disc["center"]), axis=1) / disc["radius"]
-        iris = eye_uv["iris_uv_fraction"]
-        colours[on_eye & (r < iris)] = (0.25, 0.4, 0.65)
-        colours[on_eye & (r < 0.4 * iris)] = (0.05, 0.05, 0.05)
-    return colours
+        fraction = eye_uv["iris_uv_fraction"]
+        colours[on_eye & (r < fraction)] = iris
+        colours[on_eye & (r < 0.4 * fraction)] = pupil
 
 
 def front_pixels(points: np.ndarray, view: str, size: int) -> np.ndarray:

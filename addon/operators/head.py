@@ -107,23 +107,11 @@ class _HeadOperator(bpy.types.Operator):
         except (OSError, ValueError) as exc:
             self.report({"ERROR"}, f"Cannot load the head model of {obj.name}: {exc}")
             return {"CANCELLED"}
-        if len(values) != len(settings.identity):
-            self.report({"ERROR"}, f"{obj.name} has {len(settings.identity)} sliders, expected {len(values)}")
-            return {"CANCELLED"}
-        settings.suspend_updates = True
         try:
-            for slider, value in zip(settings.identity, values, strict=True):
-                slider.value = float(value)
-        finally:
-            settings.suspend_updates = False
-        try:
-            head_mesh.apply_identity(obj, model)
+            head_mesh.set_identity(obj, model, values)
         except ValueError as exc:
-            for slider in settings.identity:  # leave sliders and mesh in agreement
-                slider.value = slider.applied
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
-        settings.identity_error = ""
         return {"FINISHED"}
 
 

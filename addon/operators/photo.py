@@ -155,14 +155,8 @@ class FURROW_OT_head_from_photo(JobOperator):
                 context, model, name=_head_name(self.filepath), source="DEFAULT", source_path="", head_file=""
             )
             created.append(obj)
+            head_mesh.set_identity(obj, model, identity)
             settings = obj.furrow  # type: ignore[attr-defined]
-            settings.suspend_updates = True
-            try:
-                for slider, value in zip(settings.identity, identity, strict=True):
-                    slider.value = float(value)
-            finally:
-                settings.suspend_updates = False
-            head_mesh.apply_identity(obj, model)
             settings.details.age = float(params["detail"]["age"])
             # The photo's expression: a one-key action, assigned only if asked (neutral by default).
             action, _previous = animation.apply_curves(

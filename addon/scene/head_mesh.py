@@ -131,6 +131,27 @@ def apply_identity(obj: bpy.types.Object, model: HeadModel) -> bool:
     return True
 
 
+def set_identity(obj: bpy.types.Object, model: HeadModel, values: FloatArray) -> None:
+    """Set every identity slider and bring the geometry to them; on a ValueError (edited topology)
+    the sliders go back to what the mesh has, so they never disagree."""
+    settings: FurrowHead = obj.furrow  # type: ignore[attr-defined]
+    if len(values) != len(settings.identity):
+        raise ValueError(f"{obj.name} has {len(settings.identity)} sliders, expected {len(values)}")
+    settings.suspend_updates = True
+    try:
+        for slider, value in zip(settings.identity, values, strict=True):
+            slider.value = float(value)
+    finally:
+        settings.suspend_updates = False
+    try:
+        apply_identity(obj, model)
+    except ValueError:
+        for slider in settings.identity:
+            slider.value = slider.applied
+        raise
+    settings.identity_error = ""
+
+
 def create_head(
     context: bpy.types.Context,
     model: HeadModel,

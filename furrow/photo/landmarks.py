@@ -24,6 +24,39 @@ DETECT_PIXELS = 4_000_000
 MIN_DETECT_SIDE = 384  # px: smaller photos are enlarged to this before detection
 MAX_FACES = 8
 
+# MediaPipe rings, in order around each: the face oval (from the forehead's top), each eye's lid
+# margin, the inner lips.
+MP_FACE_OVAL = (
+    10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377,
+    152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109,
+)  # fmt: skip
+MP_EYE_RINGS = (
+    (33, 246, 161, 160, 159, 158, 157, 173, 133, 155, 154, 153, 145, 144, 163, 7),
+    (263, 466, 388, 387, 386, 385, 384, 398, 362, 382, 381, 380, 374, 373, 390, 249),
+)
+MP_INNER_LIP_RING = (
+    78,
+    191,
+    80,
+    81,
+    82,
+    13,
+    312,
+    311,
+    310,
+    415,
+    308,
+    324,
+    318,
+    402,
+    317,
+    14,
+    87,
+    178,
+    88,
+    95,
+)
+
 _LOCK = threading.Lock()  # FaceMesh graphs are not safe to share between threads
 
 

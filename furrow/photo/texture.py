@@ -23,22 +23,11 @@ from ..heads.model import HeadModel
 from ..io.head_mesh import vertex_normals
 from .fit import FitResult
 from .image import Photo
-from .landmarks import FaceLandmarks
+from .landmarks import MP_EYE_RINGS, MP_FACE_OVAL, MP_INNER_LIP_RING, FaceLandmarks
 from .raster import Raster, rasterize, uv_raster
 
 F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
-
-# MediaPipe rings: the face oval (clockwise from the forehead's top), each eye's lid margin, the inner lips.
-FACE_OVAL_RING = (
-    10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377,
-    152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109,
-)  # fmt: skip
-EYE_RINGS = (
-    (33, 246, 161, 160, 159, 158, 157, 173, 133, 155, 154, 153, 145, 144, 163, 7),
-    (263, 466, 388, 387, 386, 385, 384, 398, 362, 382, 381, 380, 374, 373, 390, 249),
-)
-INNER_LIP_RING = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308, 324, 318, 402, 317, 14, 87, 178, 88, 95)
 
 ALBEDO_RESOLUTION = 1024
 FACE_PX_FOR_TEXTURE = 1200.0  # a face larger than this (per 1024 px of albedo) has no more to give
@@ -225,7 +214,7 @@ def face_mask(landmarks: FaceLandmarks, erode: float = 0.02) -> npt.NDArray[np.b
     pts = landmarks.points[:, :2]
     img = Image.new("L", (w, h), 0)
     draw = ImageDraw.Draw(img)
-    draw.polygon([tuple(map(float, pts[i])) for i in FACE_OVAL_RING], fill=255)
+    draw.polygon([tuple(map(float, pts[i])) for i in MP_FACE_OVAL], fill=255)
     radius = round(erode * landmarks.face_size)
     if radius >= 1:  # erode by a distance transform: linear time at any radius
         from scipy.ndimage import distance_transform_edt
@@ -235,7 +224,7 @@ def face_mask(landmarks: FaceLandmarks, erode: float = 0.02) -> npt.NDArray[np.b
     # The eyes and the open mouth, grown by a quarter of the margin (lids and lips are thin).
     draw = ImageDraw.Draw(img)
     edge = max(1, radius // 4)
-    for ring in (*EYE_RINGS, INNER_LIP_RING):
+    for ring in (*MP_EYE_RINGS, MP_INNER_LIP_RING):
         outline = [tuple(map(float, pts[i])) for i in ring]
         draw.polygon(outline, fill=0, outline=0, width=edge)
     out: npt.NDArray[np.bool_] = np.asarray(img) > 127
