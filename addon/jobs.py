@@ -181,9 +181,15 @@ class JobOperator(bpy.types.Operator):
         job = manager.client.wait()
         return self._conclude(context, job)
 
+    browse_first: ClassVar[bool] = False  # with no ``filepath`` yet, the file browser opens first
+
     def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> OpResult:
         if context.window is None:
             return self.execute(context)
+        if self.browse_first and not getattr(self, "filepath", "") and context.window_manager is not None:
+            self._modal_after_browser = True  # execute runs when the artist confirms a file
+            context.window_manager.fileselect_add(self)
+            return {"RUNNING_MODAL"}
         return self._go_modal(context)
 
     def _go_modal(self, context: bpy.types.Context) -> OpResult:

@@ -58,7 +58,7 @@ class FURROW_OT_animate_from_audio(JobOperator):
     bl_idname = "furrow.animate_from_audio"
     bl_label = "Animate from Audio"
     job_name = "animate_from_audio"
-    _modal_after_browser = False
+    browse_first = True
 
     filepath: StringProperty(  # type: ignore[valid-type]
         name="Audio", description="A voice recording: wav, flac, ogg or mp3", subtype="FILE_PATH"
@@ -89,12 +89,6 @@ class FURROW_OT_animate_from_audio(JobOperator):
             cls.poll_message_set("Select a head with ARKit shape keys (Add Head makes one)")
             return False
         return bool(super().poll(context))
-
-    def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> OpResult:
-        if not self.filepath and context.window is not None:
-            self._modal_after_browser = True
-            return open_browser(self, context)
-        return super().invoke(context, event)
 
     def job_params(self, context: bpy.types.Context) -> dict[str, Any]:
         scene = context.scene

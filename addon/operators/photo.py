@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import os
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,6 @@ from ...furrow.heads.arkit import ARKIT_NAMES
 from ...furrow.protocol import Result
 from ..jobs import JobOperator, OpResult
 from ..scene import animation, details, head_mesh, materials
-from .filebrowser import open_browser
 
 IMAGE_GLOB = "*.jpg;*.jpeg;*.png;*.webp;*.tif;*.tiff;*.bmp"
 DETAIL_PATHS = [
@@ -87,6 +85,23 @@ def _camera(
     return camera
 
 
+_COLLECTIONS = ("objects", "meshes", "cameras", "materials", "images", "textures", "actions", "shape_keys")
+
+
+def _datablocks() -> dict[str, set[Any]]:
+    return {name: set(getattr(bpy.data, name)) for name in _COLLECTIONS}
+
+
+def _remove_new(before: dict[str, set[Any]]) -> None:
+    """Remove every data-block made since ``before`` (objects first, so the rest lose their users)."""
+    for name in _COLLECTIONS:
+        collection = getattr(bpy.data, name)
+        if not hasattr(collection, "remove"):
+            continue  # shape keys go with their mesh
+        for block in [b for b in collection if b not in before[name]]:
+            collection.remove(block)
+
+
 class FURROW_OT_head_from_photo(JobOperator):
     """Add a head fitted to a face photo: shape, the photo's expression as a pose, the skin's albedo
     and fine detail, and a camera that sees it as the photo did"""
@@ -94,7 +109,7 @@ class FURROW_OT_head_from_photo(JobOperator):
     bl_idname = "furrow.head_from_photo"
     bl_label = "Head from Photo"
     job_name = "head_from_photo"
-    _modal_after_browser = False
+    browse_first = True
 
     filepath: StringProperty(  # type: ignore[valid-type]
         name="Photo", description="A photo of a face: JPEG, PNG, WebP or TIFF", subtype="FILE_PATH"
@@ -117,12 +132,6 @@ class FURROW_OT_head_from_photo(JobOperator):
     age: FloatProperty(  # type: ignore[valid-type]
         name="Age", description="The person's age, for the detail model", default=40.0, min=1.0, max=110.0
     )
-
-    def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> OpResult:
-        if not self.filepath and context.window is not None:
-            self._modal_after_browser = True
-            return open_browser(self, context)
-        return super().invoke(context, event)
 
     def job_params(self, context: bpy.types.Context) -> dict[str, Any]:
         if not self.filepath:
@@ -149,12 +158,11 @@ class FURROW_OT_head_from_photo(JobOperator):
         model = head_mesh.load_model(head_mesh.head_path_default())
         identity = np.array([params["identity"][n] for n in model.identity_names], dtype=np.float32)
         expression = np.array([[params["expression"][n] for n in ARKIT_NAMES]], dtype=np.float32)
-        created: list[Any] = []
+        before = _datablocks()
         try:
             obj = head_mesh.create_head(
                 context, model, name=_head_name(self.filepath), source="DEFAULT", source_path="", head_file=""
             )
-            created.append(obj)
             head_mesh.set_identity(obj, model, identity)
             settings = obj.furrow  # type: ignore[attr-defined]
             settings.details.age = float(params["detail"]["age"])
@@ -171,21 +179,16 @@ class FURROW_OT_head_from_photo(JobOperator):
                 if key is not None and key.animation_data is not None:
                     key.animation_data.action = None
             _albedo(obj, folder / "albedo.png")
-            scale = float(params.get("displacement_scale_mm", 8.0))
-            first = folder / "displacement.png"
-            res = int(params.get("albedo", {}).get("resolution", 1024))
-            bake = details.Bake(folder, first, 1, 1, res, scale, True, str(params["detail"]["path"]))
+            disp = params["displacement"]
+            bake = details.Bake(
+                folder, folder / disp["file"], 1, 1, int(disp["resolution"]), float(disp["scale_mm"]), True,
+                str(params["detail"]["path"]),
+            )  # fmt: skip
             details.wire(obj, bake, head_mesh.UV_NAME)
             if self.add_camera:
-                created.append(_camera(context, obj, bpy.path.abspath(self.filepath), params["camera"]))
+                _camera(context, obj, bpy.path.abspath(self.filepath), params["camera"])
         except Exception:
-            for item in created:  # no half-made head left in the scene
-                data = item.data
-                bpy.data.objects.remove(item)
-                if isinstance(data, bpy.types.Mesh):
-                    bpy.data.meshes.remove(data)
-                elif isinstance(data, bpy.types.Camera):
-                    bpy.data.cameras.remove(data)
+            _remove_new(before)  # no half-made head (or its action, images, materials) left behind
             raise
         context.view_layer.objects.active = obj  # type: ignore[union-attr]
         yaw, pitch, _roll = params["camera"]["yaw_pitch_roll_degrees"]
@@ -195,8 +198,6 @@ class FURROW_OT_head_from_photo(JobOperator):
             f"{params['landmark_error_px']:.1f} px, head turned {yaw:+.0f} deg, pitch {pitch:+.0f}); "
             f"detail: {params['detail']['reason']}",
         )
-        if not math.isfinite(float(params["landmark_error_px"])):
-            return {"CANCELLED"}
         return {"FINISHED"}
 
 

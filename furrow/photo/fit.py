@@ -4,9 +4,8 @@ A maximum-a-posteriori fit: a robust (Geman-McClure) reprojection error of the 4
 points embedded on the head, with Gaussian priors that keep identity sliders near the
 population (``RANDOM_SCALE``) and nearly symmetric, and a sparse, bounded expression. The
 camera starts from OpenCV's PnP on the neutral head over a few focal lengths (or the EXIF focal),
-then everything is refined together with Adam; the focal length has a weak prior around a
-portrait lens, because landmarks alone pin it down only through perspective.
-The photometric refinement (shading, albedo) continues from this result in ``photometric.py``.
+then camera and shape are refined in turn (see ``fit_landmarks``); the focal length has a weak
+prior around a portrait lens, because landmarks alone pin it down only through perspective.
 """
 
 from __future__ import annotations
@@ -309,20 +308,12 @@ class _Problem:
         )
         return np.concatenate(parts)
 
-    def jacobian(self, x: F64, camera: bool = True) -> F64:
+    def shape_jacobian(self, x: F64, n_rows: int) -> F64:
+        """d residuals / d (identity, expression), analytically; the camera is fixed in the shape step
+        (its own step differentiates numerically over 7 numbers)."""
         s = self.s
         n, k = len(self.target), self.k
-        f0 = self.residuals(x)
-        jac = np.zeros((len(f0), len(x)))
-        # Camera columns by central differences (7 cheap evaluations).
-        for i in range(7 if camera else 0):
-            if i == 6 and self.fixed_focal:
-                continue
-            h = 1e-5 if i != 3 + 2 else 1e-6
-            xp, xm = x.copy(), x.copy()
-            xp[i] += h
-            xm[i] -= h
-            jac[:, i] = (self.residuals(xp) - self.residuals(xm)) / (2 * h)
+        jac = np.zeros((n_rows, len(x)))
         # Shape columns analytically: d pixel / d camera point, times the rotated bases.
         _, _, log_f, ident, _ = self.split(x)
         _, cam, rot = self.project(x)
@@ -360,7 +351,7 @@ class _Problem:
         expr = self.split(x)[4]
         for p, (i, j) in enumerate(self.antagonists):
             jac[row + p, 7 + k + (i if expr[i] <= expr[j] else j)] = 1.0 / s.antagonist_scale
-        return jac
+        return jac[:, 7:]
 
     def cost(self, x: F64) -> float:
         """The objective: squared residuals plus the expression's L1 term (twice, as squares are)."""
@@ -378,7 +369,7 @@ class _Problem:
 def _shape_step(problem: _Problem, x: F64, lower: F64, upper: F64) -> F64:
     """One Gauss-Newton step on identity and expression; variables that hit a bound stay there."""
     r = problem.residuals(x)
-    jac = problem.jacobian(x, camera=False)[:, 7:]
+    jac = problem.shape_jacobian(x, len(r))
     y = x[7:].copy()
     free = np.ones(len(y), dtype=bool)
     # Sparse expression: an L1 term (linear, as weights are >= 0) besides the squares.
@@ -439,11 +430,10 @@ def fit_landmarks(
         focals = [float(focal_px)]  # type: ignore[arg-type]
     else:
         focals = [0.5 * w / math.tan(math.radians(fov) / 2.0) for fov in (12.0, 20.0, 30.0, 45.0, 60.0)]
-    rvec0, t0, f0 = _initial_pose(model, target, (w, h), focals[len(focals) // 2 :][:1] or focals)
     k = model.n_identity
     n_expr = len(ARKIT_NAMES)
     problem = _Problem(model, target, (w, h), face, s, prior_f, fixed_focal)
-    x = np.concatenate([rvec0, t0, [math.log(f0)], np.zeros(k), np.zeros(n_expr)])
+    x = np.zeros(7 + k + n_expr)  # the camera part is set from PnP below
     big = np.inf
     lim = 1.0
     lower = np.concatenate([[-big] * 6, [math.log(min(focals)) - 1.0], [-lim] * k, [0.0] * n_expr])
@@ -453,8 +443,9 @@ def fit_landmarks(
     if not s.fit_expression:
         lower[7 + k :], upper[7 + k :] = 0.0, 1e-9
     if fixed_focal:
+        rvec0, t0, f0 = _initial_pose(model, target, (w, h), focals)
+        x[:7] = np.concatenate([rvec0, t0, [math.log(f0)]])
         lower[6], upper[6] = x[6] - 1e-9, x[6] + 1e-9
-    if fixed_focal:
         x = _alternate(problem, x, lower, upper, s.rounds, s.shape_steps)
     else:  # a short fit from each focal length's PnP pose; the best (with the focal prior) goes on
         best: tuple[float, F64] | None = None

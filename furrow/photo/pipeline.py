@@ -64,15 +64,19 @@ class PhotoResult:
     seconds: dict[str, float]
 
 
-def _detail_path(settings: PhotoSettings, quality: ImageQuality) -> tuple[str, str]:
-    """Which detail path runs, and why (the artist's override wins)."""
-    if settings.detail not in DETAIL_PATHS:
-        raise PhotoError(f"unknown detail path {settings.detail!r}; use one of {', '.join(DETAIL_PATHS)}")
-    if settings.detail == "image":
+def _check_detail_choice(detail: str) -> None:
+    if detail not in DETAIL_PATHS:
+        raise PhotoError(f"unknown detail path {detail!r}; use one of {', '.join(DETAIL_PATHS)}")
+    if detail == "image":
         raise PhotoError(
             "detail from the image (shape from shading in the DNPM latent) is not available yet; "
             "use detail 'model' or 'auto'"
         )
+
+
+def _detail_path(settings: PhotoSettings, quality: ImageQuality) -> tuple[str, str]:
+    """Which detail path runs, and why (the artist's override wins)."""
+    _check_detail_choice(settings.detail)
     if settings.detail == "model":
         return "model", "chosen by the user"
     if quality.sharp:
@@ -109,8 +113,7 @@ def reconstruct(
 ) -> PhotoResult:
     """Run every step on one photo; ``progress(fraction, message)`` may raise to cancel."""
     s = settings or PhotoSettings()
-    if s.detail != "auto":
-        _detail_path(s, ImageQuality(0.0, 0.0, 0.0, 0.0, True, []))  # a bad choice fails before the work
+    _check_detail_choice(s.detail)  # a bad choice fails before the work
     report = progress or (lambda f, m: None)
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -171,7 +174,7 @@ def params_dict(head: HeadModel, r: PhotoResult, age: float) -> dict[str, Any]:
         "detail": {"path": r.detail_path, "reason": r.detail_reason, "age": age},
         "albedo": {
             "resolution": int(r.albedo.image.shape[0]),
-            "seen_fraction": float((r.albedo.seen > 0.05).mean()),
+            "seen_fraction": r.albedo.seen_fraction,
         },
         "notes": r.notes,
         "seconds": r.seconds,
@@ -220,7 +223,12 @@ def write_result(head: HeadModel, r: PhotoResult, out_dir: Path, age: float) -> 
             albedo=tmp / "albedo.png", normals=True,
         )  # fmt: skip
         params = params_dict(head, r, age)
-        params["displacement_scale_mm"] = DEFAULT_SCALE_MM
+        params["displacement"] = {
+            "file": "displacement.png",
+            "resolution": int(r.displacement_mm.shape[0]),
+            "scale_mm": DEFAULT_SCALE_MM,
+            "note": "16-bit grey; height = (value / 65535 - 0.5) * scale_mm, neutral pose",
+        }
         (tmp / PARAMS_JSON).write_text(json.dumps(params, indent=1))
         if out_dir.exists():
             old = out_dir.with_name(f".{out_dir.name}-old-{time.time_ns()}")

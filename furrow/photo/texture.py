@@ -44,6 +44,7 @@ class Albedo:
     seen: F32  # (R, R) photo evidence per texel in [0, 1] (direct or mirrored); 0 = filled
     lighting: F32  # (9, 3) SH coefficients (camera frame) of the photo's light, times mean albedo
     reference: F32  # (3,) the face's median shading: albedo = photo / (shading / reference)
+    seen_fraction: float  # of the skin's texels, the share with photo evidence (direct or mirrored)
     notes: list[str] = field(default_factory=list)
 
     def srgb8(self) -> npt.NDArray[np.uint8]:
@@ -249,7 +250,7 @@ def _not_hair(head: HeadModel, layout: _Layout, colour: F64, weight: F64, resolu
     if cheeks.sum() < 50:
         return np.ones(len(colour))
     skin = float(np.median(luma[cheeks]))
-    forehead = at("forehead") + at("temples") if "temples" in masks else at("forehead")
+    forehead = at("forehead")
     dark = np.clip((luma / max(skin, 1e-6) - HAIR_LUMA) / 0.15, 0.0, 1.0)
     out: F64 = np.where(forehead > 0.3, dark, 1.0)
     return out
@@ -370,5 +371,6 @@ def project_albedo(
         seen=wmap.astype(np.float32),
         lighting=lighting.astype(np.float32),
         reference=np.asarray(reference, np.float32),
+        seen_fraction=seen_fraction,
         notes=notes,
     )

@@ -136,3 +136,27 @@ def test_apply_photo_expression_poses_the_head(blender: Any, tmp_path: Path) -> 
     for name in ("mouthSmileLeft", "mouthSmileRight", "jawOpen"):
         assert abs(keys[name].value - params["expression"][name]) < 1e-4
     assert not [o for o in blender.data.objects if o.type == "CAMERA" and o.name.startswith(head.name)]
+
+
+def test_a_failure_while_building_the_head_leaves_no_data_behind(
+    blender: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The last step fails (wiring the detail is made to raise here: nothing real fails on demand);
+    the head, its mesh, materials, images and the Photo Pose action all go again."""
+    import importlib
+
+    from tests.blender.conftest import MODULE
+
+    blender.ops.wm.save_as_mainfile(filepath=str(tmp_path / "scene.blend"))
+    names = ("objects", "meshes", "materials", "images", "textures", "actions", "cameras")
+    before = {n: set(getattr(blender.data, n).keys()) for n in names}
+    details = importlib.import_module(f"{MODULE}.addon.scene.details")
+
+    def broken(*args: Any, **kwargs: Any) -> bool:
+        raise OSError("disk went away")
+
+    monkeypatch.setattr(details, "wire", broken)
+    with pytest.raises(RuntimeError, match="could not apply its result"):
+        blender.ops.furrow.head_from_photo(filepath=str(sample_photo("astronaut")))
+    after = {n: set(getattr(blender.data, n).keys()) for n in names}
+    assert after == before
