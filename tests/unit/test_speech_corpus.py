@@ -275,3 +275,23 @@ def test_vtlp_moves_formants_up_for_a_shorter_vocal_tract() -> None:
     peak[0, 40] = 1.0
     assert int(np.argmax(aug.vtlp(peak, 1.15))) > 40 > int(np.argmax(aug.vtlp(peak, 0.85)))
     assert aug.vtlp(frames, 1.1).shape == frames.shape and aug.vtlp(frames, 1.1).dtype == np.float32
+
+
+def test_spec_mask_hides_short_gaps_and_narrow_bands_only() -> None:
+    frames = np.random.default_rng(0).random((400, 80)).astype(np.float32)
+    before = frames.copy()
+    masked_any = False
+    for seed in range(20):
+        out = aug.spec_mask(frames, np.random.default_rng(seed))
+        assert out.shape == frames.shape and out.dtype == np.float32
+        np.testing.assert_array_equal(frames, before)  # the input is not touched
+        fill = np.float32(frames.mean())
+        changed = out != frames
+        assert np.all(out[changed] == fill)
+        rows = np.flatnonzero(changed.all(axis=1))  # whole frames masked: gaps
+        cols = np.flatnonzero(changed.all(axis=0))  # whole mel bins masked: bands
+        masked_any |= bool(rows.size or cols.size)
+        assert rows.size <= 2 * 3 and cols.size <= 2 * 10
+        # every changed value lies in a masked frame or a masked band
+        assert np.all(np.isin(np.argwhere(changed)[:, 0], rows) | np.isin(np.argwhere(changed)[:, 1], cols))
+    assert masked_any

@@ -20,6 +20,7 @@ from furrow.speech.model import (  # noqa: E402
     SpeechModelError,
     SpeechNet,
     frames_to_fps,
+    keep_closures,
     load_default_model,
     speech_channels,
 )
@@ -63,6 +64,48 @@ def test_frames_to_fps_is_centre_aligned() -> None:
     out = frames_to_fps(ramp, 16000, 25.0)
     assert out.shape == (25, 1)
     np.testing.assert_allclose(out[:, 0], (np.arange(25) + 0.5) / 25.0, atol=1e-5)
+
+
+def _mouth_track(n: int, closed: list[tuple[int, int]]) -> np.ndarray:
+    """(n, 52) at 100 Hz: an open jaw, with the lips shut (jaw up, mouthClose on) over ``closed``."""
+    w = np.zeros((n, 52), np.float32)
+    w[:, ARKIT_INDEX["jawOpen"]] = 0.3
+    for a, b in closed:
+        w[a:b, ARKIT_INDEX["jawOpen"]] = 0.08
+        w[a:b, ARKIT_INDEX["mouthClose"]] = 0.1
+    return w
+
+
+def test_keep_closures_shows_a_closure_that_falls_between_frames() -> None:
+    from furrow.speech.visemes import is_closed
+
+    # lips shut 440-470 ms at 100 Hz, between the 24 fps centres at 437.5 and 479 ms; a 10 ms blip at 700 ms
+    full = _mouth_track(100, [(44, 47), (70, 71)])
+    assert is_closed(full).sum() == 4
+    n = 24
+    centres = (np.arange(n) + 0.5) / 24.0
+    sampled = frames_to_fps(full, 16000, 24.0)
+    assert not is_closed(sampled).any()  # plain sampling loses the "M"
+    kept = keep_closures(sampled, full, 24.0)
+    shut = np.flatnonzero(is_closed(kept))
+    # the two frames whose intervals [417, 458) and [458, 500) ms hold the closure, each with
+    # the most closed 100 Hz frame of its interval
+    assert shut.tolist() == [10, 11]
+    assert abs(centres[10] - 0.4375) < 1e-9
+    np.testing.assert_array_equal(kept[10], full[44])
+    np.testing.assert_array_equal(kept[11], full[46])
+    # the 10 ms blip (shorter than any real bilabial) is not promoted; every other frame is untouched
+    mask = np.ones(n, bool)
+    mask[shut] = False
+    np.testing.assert_array_equal(kept[mask], sampled[mask])
+    # a long closure (400-500 ms): frames 9-11 hold part of it and show it, no other frame changes
+    long = _mouth_track(100, [(40, 50)])
+    sampled = frames_to_fps(long, 16000, 24.0)
+    kept = keep_closures(sampled, long, 24.0)
+    assert np.flatnonzero(is_closed(kept)).tolist() == [9, 10, 11]
+    np.testing.assert_array_equal(np.delete(kept, [9], axis=0), np.delete(sampled, [9], axis=0))
+    # at 100 fps and above every frame is already shown
+    np.testing.assert_array_equal(keep_closures(full, full, 100.0), full)
 
 
 @pytest.mark.parametrize("fps", FPS)

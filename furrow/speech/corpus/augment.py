@@ -223,3 +223,32 @@ def vtlp(features: npt.NDArray[np.float32], alpha: float) -> FloatArray:
     hi = np.minimum(lo + 1, n_mels - 1)
     t = (pos - lo).astype(np.float32)
     return _f32(features[:, lo] * (1 - t) + features[:, hi] * t)
+
+
+def spec_mask(
+    features: npt.NDArray[np.float32],
+    rng: np.random.Generator,
+    bands: int = 2,
+    max_band: int = 10,
+    gaps: int = 2,
+    max_gap: int = 3,
+) -> FloatArray:
+    """SpecAugment-style masking of log-mel frames (T, N_MELS): up to ``bands`` mel bands of at
+    most ``max_band`` bins and ``gaps`` runs of at most ``max_gap`` frames set to the crop's mean.
+    Real microphones, codecs and rooms drop parts of the spectrum the TTS corpus always has; the
+    network learns not to hang a lip closure on any one band. Gaps stay shorter than a bilabial
+    (30 ms), so the target under a gap is still heard around it."""
+    out = _f32(features).copy()
+    t, n = out.shape
+    if t == 0:
+        return out
+    fill = np.float32(out.mean())
+    for _ in range(int(rng.integers(0, bands + 1))):
+        w = int(rng.integers(1, max_band + 1))
+        s = int(rng.integers(0, max(1, n - w + 1)))
+        out[:, s : s + w] = fill
+    for _ in range(int(rng.integers(0, gaps + 1))):
+        w = int(rng.integers(1, max_gap + 1))
+        s = int(rng.integers(0, max(1, t - w + 1)))
+        out[s : s + w, :] = fill
+    return out
