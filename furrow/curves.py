@@ -63,13 +63,18 @@ class Curves:
         return result
 
     def resample(self, fps: float) -> Curves:
-        """The same motion at another frame rate (linear interpolation at frame centres)."""
+        """The same motion at another frame rate (linear interpolation at frame centres; going
+        down in rate, a lip closure that falls between the new frames still shows on one)."""
         if fps == self.fps:
             return self
         n = max(1, round(self.duration * fps))
         src = (np.arange(self.n_frames) + 0.5) / self.fps
         dst = (np.arange(n) + 0.5) / fps
         weights = np.stack([np.interp(dst, src, self.weights[:, k]) for k in range(len(ARKIT_NAMES))], 1)
+        if fps < self.fps:
+            from .speech.visemes import keep_closures
+
+            weights = keep_closures(weights.astype(np.float32), self.weights, self.fps, fps)
         rot = None
         if self.head_rotation is not None:
             rot = np.stack([np.interp(dst, src, self.head_rotation[:, k]) for k in range(3)], 1)

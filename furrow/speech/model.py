@@ -37,8 +37,9 @@ from ..curves import Curves
 from ..heads.arkit import ARKIT_INDEX, ARKIT_NAMES
 from . import features as feat
 from .phones import PHONES
+from .visemes import keep_closures
 
-WEIGHTS_PATH = Path(__file__).resolve().parent.parent / "weights" / "speech_v3.pt"
+WEIGHTS_PATH = Path(__file__).resolve().parent.parent / "weights" / "speech_v4.pt"
 FORMAT = "furrow-speech-v1"
 WINDOW_FRAMES = 3000  # 30 s per network window
 CONTEXT_FRAMES = 100  # 1 s of context on each side (receptive field is +-33 frames)
@@ -172,51 +173,6 @@ def frames_to_fps(weights_100: FloatArray, n_samples: int, fps: float) -> FloatA
     return out
 
 
-def keep_closures(sub: FloatArray, full_100: FloatArray, fps: float, min_run: int = 3) -> FloatArray:
-    """Output frames (n, 52) that show every lip closure of the 100 Hz frames (n100, 52).
-
-    Sampling at frame centres drops a 30-60 ms closure that falls between two frames at
-    24-30 fps, and an "M" or "P" the artist hears then never closes on screen. A film frame
-    stands for the 1/fps around its centre, so a frame whose interval holds a closed 100 Hz
-    frame, and that is not closed itself, takes the weights of the most closed 100 Hz frame
-    of its interval (the rule the phone targets follow: ``visemes`` guarantees a closed
-    frame for every bilabial at any fps). Closed runs shorter than ``min_run`` frames
-    (30 ms, shorter than a real bilabial closure; on the adaptation recordings promoting
-    them costs more false closures than it finds) are left to sampling. At 100 fps and
-    above nothing changes.
-    """
-    from .visemes import CLOSED_THRESHOLD, lip_aperture
-
-    n, t = sub.shape[0], full_100.shape[0]
-    if t == 0 or n == 0 or fps >= feat.FEATURE_RATE:
-        return sub
-    ap = lip_aperture(full_100)
-    closed = ap < CLOSED_THRESHOLD
-    edges = np.diff(np.concatenate([[0], closed.astype(np.int8), [0]]))
-    for a, b in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True):
-        if b - a < min_run:
-            closed[a:b] = False
-    if not closed.any():
-        return sub
-    ap = np.where(closed, ap, np.float32(np.inf))  # only frames of kept runs compete
-    # the 100 Hz frames [lo, hi) whose centres (k + 0.5) / 100 lie in each output frame's interval
-    lo = np.clip(np.ceil(np.arange(n) / fps * feat.FEATURE_RATE - 0.5 - 1e-9), 0, t).astype(np.int64)
-    hi = np.clip(np.ceil(np.arange(1, n + 1) / fps * feat.FEATURE_RATE - 0.5 - 1e-9), 0, t).astype(np.int64)
-    best = lo.copy()
-    best_ap = np.full(n, np.inf, dtype=np.float32)
-    for k in range(int((hi - lo).max(initial=0))):
-        idx = np.minimum(lo + k, t - 1)
-        cand = np.where(lo + k < hi, ap[idx], np.inf)
-        better = cand < best_ap
-        best[better], best_ap[better] = idx[better], cand[better]
-    fix = np.isfinite(best_ap) & ~(lip_aperture(sub) < CLOSED_THRESHOLD)
-    if not fix.any():
-        return sub
-    out = sub.copy()
-    out[fix] = full_100[best[fix]]
-    return out
-
-
 class SpeechModel:
     """A loaded speech network plus what inference needs (channel names, mel filterbank)."""
 
@@ -325,7 +281,7 @@ class SpeechModel:
         weights[:, self._columns] = sub
         full_100 = np.zeros((frames_100.shape[0], len(ARKIT_NAMES)), dtype=np.float32)
         full_100[:, self._columns] = frames_100
-        return Curves(float(fps), keep_closures(weights, full_100, fps))
+        return Curves(float(fps), keep_closures(weights, full_100, feat.FEATURE_RATE, fps))
 
 
 _CACHE: dict[str, SpeechModel] = {}
@@ -333,7 +289,7 @@ _LOCK = threading.Lock()
 
 
 def load_default_model(path: Optional[Path] = None) -> SpeechModel:
-    """The committed speech model (furrow/weights/speech_v3.pt), loaded once per process."""
+    """The committed speech model (furrow/weights/speech_v4.pt), loaded once per process."""
     target = Path(path) if path is not None else WEIGHTS_PATH
     key = str(target.resolve())
     with _LOCK:

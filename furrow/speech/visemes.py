@@ -436,6 +436,59 @@ def is_closed(curves_or_weights: WeightsLike) -> BoolArray:
     return result
 
 
+MIN_CLOSURE_S = 0.03  # shorter closed runs are not promoted by keep_closures
+
+
+def keep_closures(
+    sub: FloatArray,
+    source: FloatArray,
+    source_fps: float,
+    fps: float,
+    min_closure: float = MIN_CLOSURE_S,
+) -> FloatArray:
+    """Frames (n, 52) at ``fps``, sampled from ``source`` (m, 52) at a higher ``source_fps``,
+    that show every lip closure of the source.
+
+    Sampling at frame centres drops a 30-60 ms closure that falls between two frames at
+    24-30 fps, and an "M" or "P" the artist hears then never closes on screen. A film frame
+    stands for the 1/fps around its centre, so a frame whose interval holds a closed source
+    frame, and that is not closed itself, takes the weights of the most closed source frame
+    of its interval (the rule ``targets_from_phones`` follows for every bilabial). Closed runs
+    shorter than ``min_closure`` seconds (30 ms, shorter than a real bilabial closure; on the
+    speech model's adaptation recordings promoting them costs more false closures than it
+    finds) are left to sampling. Nothing changes when ``fps`` is not below ``source_fps``.
+    """
+    n, t = sub.shape[0], source.shape[0]
+    if t == 0 or n == 0 or fps >= source_fps:
+        return sub
+    ap = lip_aperture(source)
+    closed = ap < CLOSED_THRESHOLD
+    min_run = max(1, math.ceil(min_closure * source_fps - 1e-6))
+    edges = np.diff(np.concatenate([[0], closed.astype(np.int8), [0]]))
+    for a, b in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True):
+        if b - a < min_run:
+            closed[a:b] = False
+    if not closed.any():
+        return sub
+    ap = np.where(closed, ap, np.float32(np.inf))  # only frames of kept runs compete
+    # the source frames [lo, hi) whose centres (k + 0.5) / source_fps lie in each frame's interval
+    lo = np.clip(np.ceil(np.arange(n) / fps * source_fps - 0.5 - 1e-9), 0, t).astype(np.int64)
+    hi = np.clip(np.ceil(np.arange(1, n + 1) / fps * source_fps - 0.5 - 1e-9), 0, t).astype(np.int64)
+    best = lo.copy()
+    best_ap = np.full(n, np.inf, dtype=np.float32)
+    for k in range(int((hi - lo).max(initial=0))):
+        idx = np.minimum(lo + k, t - 1)
+        cand = np.where(lo + k < hi, ap[idx], np.inf)
+        better = cand < best_ap
+        best[better], best_ap[better] = idx[better], cand[better]
+    fix = np.isfinite(best_ap) & ~(lip_aperture(sub) < CLOSED_THRESHOLD)
+    if not fix.any():
+        return sub
+    out = np.array(sub, dtype=np.float32, copy=True)
+    out[fix] = source[best[fix]]
+    return out
+
+
 def _check_tables() -> None:
     missing = [p for p in PHONES if p not in VISEME_OF]
     if missing:

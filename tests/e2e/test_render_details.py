@@ -44,7 +44,9 @@ def wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _render(wav: Path, folder: Path, *extra: str) -> Clip:
     out, curves = folder / "clip.mp4", folder / "curves.json"
     cmd = [sys.executable, "-m", "furrow", "render", str(wav), "--transcript", TEXT, "--fps", str(FPS)]
-    cmd += ["--res", str(RES), "--samples", "4", "--quality", "preview", "--seconds", str(SECONDS)]
+    # 16 samples: at 4, Cycles' noise alone moved the forehead by as much as the lines (a 0.02 change
+    # in the mouth's weights swung the measure below by a quarter)
+    cmd += ["--res", str(RES), "--samples", "16", "--quality", "preview", "--seconds", str(SECONDS)]
     cmd += ["--curves", str(curves), "--out", str(out), *extra]
     env = {**os.environ, "NUMBA_CACHE_DIR": str(ROOT / ".cache" / "numba")}
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
@@ -86,12 +88,13 @@ def test_a_brow_raise_shows_forehead_lines_only_with_details(clips: tuple[Clip, 
     forehead = _box(region_weights(load_default_head())["forehead"])
 
     def raise_change(clip: Path) -> float:
-        a, b = (read_frame(clip, i).astype(np.float32)[forehead] for i in (raised, neutral))
+        # on luminance: the MP4's chroma is subsampled and carries more of the noise than the lines
+        a, b = (read_frame(clip, i).astype(np.float32).mean(axis=-1)[forehead] for i in (raised, neutral))
         return float(np.abs(a - b).mean())
 
     with_details, without = raise_change(clip_on), raise_change(clip_off)
-    # measured on 2 cores: procedural details 0.44 against 0.08 grey levels, the trained model 0.49
-    # against 0.16 (the shape keys alone barely shade it; Cycles' noise is part of both)
+    # measured on 2 cores (16 samples, luminance): the trained model 0.39 against 0.09 grey levels
+    # (the shape keys alone barely shade it; Cycles' noise is part of both)
     assert with_details > 2.5 * without and with_details - without > 0.2, (with_details, without)
 
 

@@ -20,7 +20,6 @@ from furrow.speech.model import (  # noqa: E402
     SpeechModelError,
     SpeechNet,
     frames_to_fps,
-    keep_closures,
     load_default_model,
     speech_channels,
 )
@@ -77,7 +76,8 @@ def _mouth_track(n: int, closed: list[tuple[int, int]]) -> np.ndarray:
 
 
 def test_keep_closures_shows_a_closure_that_falls_between_frames() -> None:
-    from furrow.speech.visemes import is_closed
+    from furrow.curves import Curves
+    from furrow.speech.visemes import is_closed, keep_closures
 
     # lips shut 440-470 ms at 100 Hz, between the 24 fps centres at 437.5 and 479 ms; a 10 ms blip at 700 ms
     full = _mouth_track(100, [(44, 47), (70, 71)])
@@ -86,7 +86,7 @@ def test_keep_closures_shows_a_closure_that_falls_between_frames() -> None:
     centres = (np.arange(n) + 0.5) / 24.0
     sampled = frames_to_fps(full, 16000, 24.0)
     assert not is_closed(sampled).any()  # plain sampling loses the "M"
-    kept = keep_closures(sampled, full, 24.0)
+    kept = keep_closures(sampled, full, 100.0, 24.0)
     shut = np.flatnonzero(is_closed(kept))
     # the two frames whose intervals [417, 458) and [458, 500) ms hold the closure, each with
     # the most closed 100 Hz frame of its interval
@@ -101,11 +101,16 @@ def test_keep_closures_shows_a_closure_that_falls_between_frames() -> None:
     # a long closure (400-500 ms): frames 9-11 hold part of it and show it, no other frame changes
     long = _mouth_track(100, [(40, 50)])
     sampled = frames_to_fps(long, 16000, 24.0)
-    kept = keep_closures(sampled, long, 24.0)
+    kept = keep_closures(sampled, long, 100.0, 24.0)
     assert np.flatnonzero(is_closed(kept)).tolist() == [9, 10, 11]
     np.testing.assert_array_equal(np.delete(kept, [9], axis=0), np.delete(sampled, [9], axis=0))
     # at 100 fps and above every frame is already shown
-    np.testing.assert_array_equal(keep_closures(full, full, 100.0), full)
+    np.testing.assert_array_equal(keep_closures(full, full, 100.0, 100.0), full)
+    # Curves.resample follows the same rule going down in rate (a 100 fps capture keyed at 24 fps)
+    down = Curves(100.0, full).resample(24.0)
+    assert np.flatnonzero(is_closed(down.weights)).tolist() == [10, 11]
+    open_24 = frames_to_fps(full, 16000, 24.0)
+    assert not is_closed(Curves(24.0, open_24).resample(100.0).weights).any()  # nothing to add going up
 
 
 @pytest.mark.parametrize("fps", FPS)
