@@ -42,6 +42,7 @@ import numpy.typing as npt
 
 from ..curves import Curves
 from .phones import BILABIALS, SILENCE, PhoneSegment, frame_labels
+from .visemes import closure_events
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -65,17 +66,6 @@ def closure_recall_hits(
         if np.any(closed & near):
             hits += 1
     return hits, total
-
-
-def closure_events(closed: BoolArray) -> list[tuple[int, int]]:
-    """Maximal runs of closed frames as (first, last) frame indices."""
-    c = np.asarray(closed, dtype=bool)
-    if c.size == 0:
-        return []
-    edges = np.diff(np.concatenate([[0], c.astype(np.int8), [0]]))
-    starts = np.flatnonzero(edges == 1)
-    ends = np.flatnonzero(edges == -1) - 1
-    return list(zip(starts.tolist(), ends.tolist(), strict=True))
 
 
 def closure_precision_counts(

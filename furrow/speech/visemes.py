@@ -439,6 +439,17 @@ def is_closed(curves_or_weights: WeightsLike) -> BoolArray:
 MIN_CLOSURE_S = 0.03  # shorter closed runs are not promoted by keep_closures
 
 
+def closure_events(closed: npt.ArrayLike) -> list[tuple[int, int]]:
+    """Maximal runs of closed frames as (first, last) frame indices."""
+    c = np.asarray(closed, dtype=bool)
+    if c.size == 0:
+        return []
+    edges = np.diff(np.concatenate([[0], c.astype(np.int8), [0]]))
+    starts = np.flatnonzero(edges == 1)
+    ends = np.flatnonzero(edges == -1) - 1
+    return list(zip(starts.tolist(), ends.tolist(), strict=True))
+
+
 def keep_closures(
     sub: FloatArray,
     source: FloatArray,
@@ -464,10 +475,9 @@ def keep_closures(
     ap = lip_aperture(source)
     closed = ap < CLOSED_THRESHOLD
     min_run = max(1, math.ceil(min_closure * source_fps - 1e-6))
-    edges = np.diff(np.concatenate([[0], closed.astype(np.int8), [0]]))
-    for a, b in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True):
-        if b - a < min_run:
-            closed[a:b] = False
+    for first, last in closure_events(closed):
+        if last - first + 1 < min_run:
+            closed[first : last + 1] = False
     if not closed.any():
         return sub
     ap = np.where(closed, ap, np.float32(np.inf))  # only frames of kept runs compete
