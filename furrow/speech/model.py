@@ -14,7 +14,7 @@ Inference (``SpeechModel.predict``): features over the whole signal (blocked
 STFT, one gain reference per recording), the network over 30 s windows with 1 s
 of context on each side (more than the receptive field, so the stitch is exact),
 then linear interpolation from the 100 Hz frame centres to the frame centres of
-any fps, keeping every lip closure visible (``keep_closures``). The weights file
+any fps, keeping every lip closure of 30 ms or more on a frame (``keep_closures``). The weights file
 also stores the mel filterbank the network was trained with, so inference needs
 no librosa.
 """
@@ -276,12 +276,17 @@ class SpeechModel:
         samples = np.asarray(audio, dtype=np.float32).reshape(-1)
         with _torch_threads(self.threads):
             frames_100 = self.frames(self.features(samples), window=window)
-        sub = frames_to_fps(frames_100, samples.size, fps)
+        return Curves(float(fps), self.to_fps(frames_100, samples.size, fps))
+
+    def to_fps(self, frames_100: FloatArray, n_samples: int, fps: float) -> FloatArray:
+        """(n, 52) ARKit weights at ``fps`` from the network's (T, n_channels) 100 Hz frames:
+        sampled at frame centres, with every closure of 30 ms or more kept on a frame."""
+        sub = frames_to_fps(frames_100, n_samples, fps)
         weights = np.zeros((sub.shape[0], len(ARKIT_NAMES)), dtype=np.float32)
         weights[:, self._columns] = sub
         full_100 = np.zeros((frames_100.shape[0], len(ARKIT_NAMES)), dtype=np.float32)
         full_100[:, self._columns] = frames_100
-        return Curves(float(fps), keep_closures(weights, full_100, feat.FEATURE_RATE, fps))
+        return keep_closures(weights, full_100, feat.FEATURE_RATE, fps)
 
 
 _CACHE: dict[str, SpeechModel] = {}
