@@ -33,6 +33,11 @@ def add_parser(sub: Any) -> None:
         "--focal-px", type=float, metavar="PX", help="focal length in pixels (default: EXIF, else estimated)"
     )
     photo.add_argument(
+        "--no-shading",
+        action="store_true",
+        help="skip the photometric refinement (shape from landmarks alone; a few seconds faster)",
+    )
+    photo.add_argument(
         "--albedo-res", type=int, default=1024, metavar="PX", help="albedo size (default 1024)"
     )
     photo.add_argument(
@@ -56,6 +61,7 @@ def cmd_photo(args: argparse.Namespace) -> int:
         "focal_px": args.focal_px,
         "albedo_resolution": args.albedo_res,
         "detail_resolution": args.detail_res,
+        "photometric": not args.no_shading,
     }
     with tempfile.TemporaryDirectory(prefix="furrow-photo-") as tmp:
         result = run_job("head_from_photo", params, Path(tmp), args.device, args.quiet)

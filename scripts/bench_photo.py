@@ -6,7 +6,8 @@ Run: .venv/bin/python scripts/bench_photo.py [--runs 5] [--threads 2] [--json FI
 Each run is furrow.photo.pipeline.reconstruct on one photo in a fresh process (so model loading,
 MediaPipe's graph and the head's UV layout are built inside the timing, as for an artist's first
 photo), plus the same in a warm process (a second photo in the same worker). Reports the median
-over --runs of: landmarks, fit, albedo (1024 px), detail (Detailed3DMM, 1024 px), total, and
+over --runs of: landmarks, fit (landmarks), photometric refinement (with its albedo projections,
+the last at 1024 px; ``--no-photometric``: the albedo alone), detail (1024 px), total, and
 the process's peak RSS. Prints a markdown table with the machine and its load average.
 """
 
@@ -33,18 +34,20 @@ from furrow.photo.samples import sample_photo
 head = load_default_head()
 load = time.perf_counter() - t0
 out = []
+from furrow.photo.pipeline import PhotoSettings
+settings = PhotoSettings() if sys.argv[3] == "1" else PhotoSettings(photometric=None)
 for name in sys.argv[1].split(","):
-    r = reconstruct(head, sample_photo(name))
+    r = reconstruct(head, sample_photo(name), settings)
     out.append({"photo": name, **r.seconds})
 rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 print(json.dumps({"load": load, "runs": out, "peak_rss_mb": rss}))
 """
 
 
-def run_child(photos: list[str], threads: int) -> dict[str, object]:
+def run_child(photos: list[str], threads: int, photometric: bool = True) -> dict[str, object]:
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONPATH": str(ROOT)}
     proc = subprocess.run(
-        [sys.executable, "-c", CHILD, ",".join(photos), str(threads)],
+        [sys.executable, "-c", CHILD, ",".join(photos), str(threads), "1" if photometric else "0"],
         capture_output=True, text=True, env=env, cwd=ROOT, check=True,
     )  # fmt: skip
     result: dict[str, object] = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -59,28 +62,29 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--no-photometric", action="store_true", help="the landmark fit alone")
     args = parser.parse_args()
-    steps = ("landmarks", "fit", "albedo", "detail", "total")
+    steps = ("landmarks", "fit", "photometric", "albedo", "detail", "total")
     rows: dict[str, dict[str, list[float]]] = {}
     peak: list[float] = []
     for _ in range(args.runs):
         for name in SAMPLES:
             # cold: this photo first in a fresh process; warm: the same photo again after another one
             other = next(n for n in SAMPLES if n != name)
-            result = run_child([name, other, name], args.threads)
+            result = run_child([name, other, name], args.threads, not args.no_photometric)
             runs = result["runs"]
             assert isinstance(runs, list)
             for label, run in (("cold", runs[0]), ("warm", runs[2])):
                 bucket = rows.setdefault(f"{name} ({label})", {s: [] for s in steps})
                 for s in steps:
-                    bucket[s].append(float(run[s]))
+                    bucket[s].append(float(run.get(s, 0.0)))
             peak.append(float(result["peak_rss_mb"]))  # type: ignore[arg-type]
     load = os.getloadavg()[0]
     print(
         f"{cpu_name()}, {args.threads} torch threads, load average {load:.1f}; median of {args.runs} runs\n"
     )
-    print("| photo | landmarks (s) | fit (s) | albedo (s) | detail (s) | total (s) |")
-    print("|---|---|---|---|---|---|")
+    print("| photo | landmarks (s) | fit (s) | photometric (s) | albedo (s) | detail (s) | total (s) |")
+    print("|---|---|---|---|---|---|---|")
     summary = {}
     for label, values in rows.items():
         med = {s: statistics.median(v) for s, v in values.items()}

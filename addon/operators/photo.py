@@ -132,6 +132,12 @@ class FURROW_OT_head_from_photo(JobOperator):
     age: FloatProperty(  # type: ignore[valid-type]
         name="Age", description="The person's age, for the detail model", default=40.0, min=1.0, max=110.0
     )
+    use_shading: BoolProperty(  # type: ignore[valid-type]
+        name="Refine with Shading",
+        description="Polish the head's shape against the photo's shading (a few seconds more; "
+        "off: landmarks alone)",
+        default=True,
+    )
 
     def job_params(self, context: bpy.types.Context) -> dict[str, Any]:
         if not self.filepath:
@@ -148,6 +154,7 @@ class FURROW_OT_head_from_photo(JobOperator):
             "out_dir": str(folder),
             "detail": self.detail.lower(),
             "age": self.age,
+            "photometric": self.use_shading,
         }
 
     def job_finished(self, context: bpy.types.Context, result: Result) -> OpResult:

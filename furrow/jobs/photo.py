@@ -36,6 +36,7 @@ def head_from_photo(params: dict[str, Any], ctx: JobContext) -> JobOutput:
     from ..heads.default import load_default_head
     from ..heads.model import HeadFileError
     from ..photo.image import PhotoError
+    from ..photo.photometric import PhotometricSettings
     from ..photo.pipeline import DEFAULT_AGE, PhotoSettings, check_out_dir, reconstruct, write_result
 
     image = str(params.get("image") or "")
@@ -56,6 +57,7 @@ def head_from_photo(params: dict[str, Any], ctx: JobContext) -> JobOutput:
         detail=str(params.get("detail") or "auto"),
         age=age,
         focal_px=focal,
+        photometric=PhotometricSettings() if params.get("photometric", True) else None,
     )
     try:
         head = load_default_head()

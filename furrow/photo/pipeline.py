@@ -28,6 +28,7 @@ from ..heads.model import HeadModel
 from .fit import FitResult, FitSettings, LandmarkModel, fit_landmarks
 from .image import Photo, PhotoError, load_photo
 from .landmarks import FaceLandmarks, detect_landmarks
+from .photometric import ROUND_ALBEDO_PX, PhotometricSettings, refine_photometric
 from .quality import ImageQuality, estimate_quality
 from .texture import ALBEDO_RESOLUTION, Albedo, project_albedo
 
@@ -48,6 +49,9 @@ class PhotoSettings:
     age: float | None = None
     focal_px: float | None = None  # overrides EXIF
     fit: FitSettings = field(default_factory=FitSettings)
+    photometric: PhotometricSettings | None = field(
+        default_factory=PhotometricSettings
+    )  # None: landmarks only
 
 
 @dataclass
@@ -125,12 +129,27 @@ def reconstruct(
     report(0.15, "fitting the head")
     t = time.perf_counter()
     focal = s.focal_px if s.focal_px is not None else photo.focal_px
-    fit = fit_landmarks(head, landmarks, focal_px=focal, settings=s.fit, model=LandmarkModel(head))
+    model = LandmarkModel(head)
+    fit = fit_landmarks(head, landmarks, focal_px=focal, settings=s.fit, model=model)
     seconds["fit"] = time.perf_counter() - t
-    report(0.45, "projecting the albedo")
-    t = time.perf_counter()
-    albedo = project_albedo(head, fit, photo, landmarks, resolution=s.albedo_resolution)
-    seconds["albedo"] = time.perf_counter() - t
+    model_notes: list[str] = []
+    if s.photometric is not None and s.photometric.rounds > 0:
+        report(0.35, "refining the head against the photo's shading")
+        t = time.perf_counter()
+        start = project_albedo(head, fit, photo, landmarks, resolution=ROUND_ALBEDO_PX)
+        refined = refine_photometric(
+            head, fit, photo, landmarks, start, s.photometric, model=model, fit_settings=s.fit,
+            albedo_resolution=s.albedo_resolution,
+            progress=lambda f, m: report(0.35 + 0.35 * f, m),
+        )  # fmt: skip
+        fit, albedo = refined.fit, refined.albedo
+        model_notes = refined.notes
+        seconds["photometric"] = time.perf_counter() - t
+    else:
+        report(0.45, "projecting the albedo")
+        t = time.perf_counter()
+        albedo = project_albedo(head, fit, photo, landmarks, resolution=s.albedo_resolution)
+        seconds["albedo"] = time.perf_counter() - t
     report(0.7, "estimating detail")
     t = time.perf_counter()
     quality = estimate_quality(photo, landmarks)
@@ -138,7 +157,7 @@ def reconstruct(
     age = DEFAULT_AGE if s.age is None else float(s.age)
     displacement = _model_detail(age, s.detail_resolution)
     seconds["detail"] = time.perf_counter() - t
-    notes = [*photo.notes, *landmarks.notes, *fit.notes, *albedo.notes]
+    notes = [*photo.notes, *landmarks.notes, *fit.notes, *model_notes, *albedo.notes]
     if focal is None:
         notes.append(f"no focal length in the file: estimated {fit.camera.fov_degrees:.0f} degrees of view")
     seconds["total"] = time.perf_counter() - t0
