@@ -261,9 +261,8 @@ def _photometric_energy(
     return (r2 / (r2 + scale**2)).mean()
 
 
-def _landmark_objective(problem: _Problem, fit_s: FitSettings, k: int) -> Callable[..., torch.Tensor]:
+def _landmark_objective(problem: _Problem, fit_s: FitSettings) -> Callable[..., torch.Tensor]:
     """The landmark fit's objective (``_Problem.cost``) in torch, its robust weights frozen."""
-    model = problem.model
     target = torch.from_numpy(problem.target)
     data_scale = torch.from_numpy(problem._data_scale())
     pairs = torch.from_numpy(problem.pairs)
@@ -305,7 +304,6 @@ def _landmark_objective(problem: _Problem, fit_s: FitSettings, k: int) -> Callab
         total = total + ((low / fit_s.antagonist_scale) ** 2).sum()
         return total + 2.0 * fit_s.expression_l1 * (l1 * expr).sum()
 
-    del model, k
     return objective
 
 
@@ -337,15 +335,12 @@ def refine_photometric(
     )  # fmt: skip
     win = _window(photo, landmarks, s.photo_blur)
     tris = torch.from_numpy(head.triangles.astype(np.int64))
-    k = len(head.identity_names)
     rvec = torch.tensor(_rvec_of(cam.rotation), dtype=torch.float64, requires_grad=True)
     trans = torch.tensor(cam.translation, dtype=torch.float64, requires_grad=True)
     ident = torch.tensor(fit.identity, dtype=torch.float64, requires_grad=s.fit_identity)
     expr = torch.tensor(fit.expression, dtype=torch.float64, requires_grad=s.fit_expression)
     h2c = torch.from_numpy(HEAD_TO_CAMERA)
     focal = cam.focal_px
-    objective = _landmark_objective(problem, fs, k)
-    base = objective_scale = 1.0
     errors: list[float] = []
     notes: list[str] = []
     current, current_albedo = fit, albedo
@@ -368,20 +363,19 @@ def refine_photometric(
              expr.detach().numpy()]
         )  # fmt: skip
         problem.reweight(x)
-        objective = _landmark_objective(problem, fs, k)
+        objective = _landmark_objective(problem, fs)
         offset = (
             torch.from_numpy(model.offset(current.camera.rotation)) if model.calibrated else torch.zeros(1)
         )
-        params = [p for p in (rvec, trans, ident, expr) if p.requires_grad]
         opt = torch.optim.Adam(
             [{"params": [rvec], "lr": s.lr * 0.05}, {"params": [trans], "lr": s.lr * 0.002},
              {"params": [p for p in (ident, expr) if p.requires_grad], "lr": s.lr},
              {"params": [light], "lr": s.lr * 0.2}]
         )  # fmt: skip
-        del params
         with torch.no_grad():
-            base = float(objective(rotation_matrix(rvec) @ h2c, trans, focal, ident, expr, offset))
-        objective_scale = max(base, 1.0)
+            objective_scale = max(
+                float(objective(rotation_matrix(rvec) @ h2c, trans, focal, ident, expr, offset)), 1.0
+            )
         for step in range(s.steps):
             opt.zero_grad()
             rot = rotation_matrix(rvec) @ h2c
