@@ -1,0 +1,551 @@
+"""Detail from the image: shape from shading in UV space, kept skin-like by the DNPM latent.
+
+For a sharp photo, the fine relief of the face (folds, lines, crow's feet) shows as fine variation
+of shading. We explain that variation with a displacement map the DNPM generator can make, as
+DECA's detail branch does with its own decoder:
+
+1. Per skin texel at the generator's native size (256 px, ~1 mm a texel): the fitted head's
+   camera-space point and normal, visibility, facing and face-mask weight (as ``project_albedo``
+   weighs them), the photo's colour, and the surface-gradient basis B that turns a displacement
+   gradient into a tilt of the normal: n = normalise(n0 - B @ grad d).
+2. Shading model: luminance = albedo_low x SH(n) with the photo's fitted lighting. The albedo is
+   low-passed because its fine band cannot be told from shading: shape from shading assumes fine
+   intensity variation is geometry. So texels where that fails are left out (colour greyer than
+   or off the hue of skin: glasses, hair, highlights; the brows, upper lids, lips and nose), and
+   only a band of log luminance is compared (a difference of weight-normalised Gaussians, 1 to 5
+   texels): finer is pores, JPEG and noise, coarser is the fit's own shape error.
+3. Start: the encoder's w+ of the Detailed3DMM prediction for the neutral face at ``age``. Adam
+   moves w+ (noise fixed from the seed) to lower a robust residual, with priors that keep w+ near
+   the start in units of the latent's own spread (skin-like: the photo's texture and noise are
+   not fitted), the map's coarse band at the start (shape is the fit's), and the map at the start
+   where the photo saw nothing. The photo's expression wrinkles, as the model makes them, are in
+   the map the photo is compared with and not in the result, which is the neutral pose.
+4. The change the photo made is kept where the photo saw the skin (faded out over a few texels:
+   the generator is global, so it moves unseen texels too), upsampled (bicubic) to
+   ``resolution`` and added to the model bake's own map there (``Detailed3DMMSource``: bicubic
+   plus the person's fine procedural skin above 256 px).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import torch
+import torch.nn.functional as F
+
+from ..heads.arkit import ARKIT_NAMES
+from ..heads.model import HeadModel
+from ..io.head_mesh import vertex_normals
+from .fit import FitResult
+from .image import Photo, PhotoError
+from .landmarks import FaceLandmarks
+from .raster import rasterize
+from .texture import (
+    FACE_PX_FOR_TEXTURE,
+    VISIBLE_TOLERANCE_M,
+    Albedo,
+    _bilinear,
+    _not_hair,
+    _texel_points,
+    face_mask,
+    sh_basis,
+    skin_layout,
+    srgb_to_linear,
+)
+
+F32 = npt.NDArray[np.float32]
+F64 = npt.NDArray[np.float64]
+Progress = Callable[[float, str], None]
+
+LUMA = np.array([0.2126, 0.7152, 0.0722])
+DEFAULT_STEPS = 40  # the map is within ~5% of its 80-step change by then
+FINE_SIGMA_TEXELS = 1.0  # at 256 px (~1 mm a texel): finer than this is pores, JPEG and noise ...
+COARSE_SIGMA_TEXELS = 5.0  # ... coarser than this is the fit's shape: the band between is detail
+LEARNING_RATE = 0.1
+PRIOR_WEIGHT = 0.03  # x mean ((w+ - start) / spread)^2: less lets the photo's texture in (blobs)
+COARSE_WEIGHT = 0.01  # x mean (low-passed map change)^2 / TOLERANCE_MM^2 over the skin
+ANCHOR_WEIGHT = 0.01  # x mean (map change)^2 / TOLERANCE_MM^2 where the photo saw nothing
+TOLERANCE_MM = 0.05
+EXPRESSION_MM = 0.01  # the model's expression wrinkles (blurred) above this: no data there
+REACH_TEXELS = 3.0  # the photo's change fades out over this beyond the texels it saw
+CHROMA_TOLERANCE = 0.15  # log chromaticity greyer than or off the hue of the skin: not shading
+NOT_SHADING_REGIONS = ("brows", "eyelid_upper", "lip_upper", "lip_lower", "nose")
+START = "encoder of the Detailed3DMM prediction (neutral face at the given age)"
+
+
+@dataclass
+class ImageDetail:
+    displacement_mm: F32  # (R, R) neutral-pose displacement along the normal, row 0 at v = 1
+    w_plus: torch.Tensor  # (1, num_ws, w_dim) the optimised latent
+    start: str  # where the latent started
+    shading_error_before: float  # weighted RMS of the band-passed log-luminance residual at the start
+    shading_error_after: float  # ... and at the end
+    texels_used: int  # texels (at the generator's size) with a data term
+    seconds: float
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ShadingData:
+    """What the photo says about each seen skin texel, at the generator's size ``size``."""
+
+    size: int
+    index: npt.NDArray[np.int64]  # flat texel ids with a data term
+    normal: F32  # (N, 3) base normals, camera frame
+    gradient_basis: F32  # (N, 3, 2) B: surface gradient = B @ (dd/dcol, dd/drow), texels per metre
+    albedo: F32  # (N, 3) low-passed albedo x luma coefficient / reference shading
+    log_luma: F32  # (N,) log luminance of the photo
+    weight: F32  # (N,) confidence in [0, 1]
+    seen: F32  # (size, size) weight over the whole map (0 off the data)
+    lighting: F32  # (9, 3) SH coefficients, camera frame
+
+
+# --- what the photo says, per texel --------------------------------------------------------------
+
+
+def _gradient_basis(head: HeadModel, points: F64, size: int) -> F64:
+    """(T, 3, 2) per triangle: B with grad_surface(d) = B @ (dd/dcol, dd/drow).
+
+    J = [dP/dcol, dP/drow] from the triangle's edges in space and in texels; B = J (J^T J)^-1
+    (the inverse metric): exact for any UV stretch, not only a conformal one."""
+    tris = head.triangles.astype(np.int64)
+    uv = head.uvs[head.triangle_loops].astype(np.float64)  # (T, 3, 2)
+    tex = np.stack([uv[..., 0] * size, (1.0 - uv[..., 1]) * size], axis=-1)  # (col, row)
+    p = points[tris]
+    e = np.stack([p[:, 1] - p[:, 0], p[:, 2] - p[:, 0]], axis=-1)  # (T, 3, 2)
+    t = np.stack([tex[:, 1] - tex[:, 0], tex[:, 2] - tex[:, 0]], axis=-1)  # (T, 2, 2)
+    det = t[:, 0, 0] * t[:, 1, 1] - t[:, 0, 1] * t[:, 1, 0]
+    ok = np.abs(det) > 1e-12
+    inv = np.zeros_like(t)
+    inv[ok] = np.linalg.inv(t[ok])
+    jac = e @ inv  # (T, 3, 2)
+    metric = np.swapaxes(jac, 1, 2) @ jac
+    mdet = metric[:, 0, 0] * metric[:, 1, 1] - metric[:, 0, 1] ** 2
+    ok &= mdet > 1e-24
+    out: F64 = np.zeros_like(jac)
+    out[ok] = jac[ok] @ np.linalg.inv(metric[ok])
+    return out
+
+
+def _chroma(rgb: F64) -> F64:
+    """Log chromaticity: log colour minus log luminance (shading-invariant)."""
+    out: F64 = np.log(np.maximum(rgb, 1e-4)) - np.log(np.maximum(rgb @ LUMA, 1e-4))[:, None]
+    return out
+
+
+def _region(head: HeadModel, index: npt.NDArray[np.int64], size: int, names: tuple[str, ...]) -> F64:
+    """The largest of the head's named region masks at the texels ``index`` of a ``size`` map."""
+    rows, cols = np.divmod(index, size)
+    out = np.zeros(len(index))
+    for name in names:
+        if name in head.region_masks:
+            m = np.asarray(head.region_masks[name], np.float64)
+            r = m.shape[0]
+            out = np.maximum(out, m[(rows * r) // size, (cols * r) // size])
+    return np.clip(out, 0.0, 1.0)
+
+
+def shading_data(
+    head: HeadModel, fit: FitResult, photo: Photo, albedo: Albedo, landmarks: FaceLandmarks | None, size: int
+) -> ShadingData:
+    """Per skin texel at ``size``: where it is, how it faces, what the photo shows there, and how
+    far to trust it (visible, inside the face mask, facing the camera, not hair, skin-coloured).
+    The window, visibility and mask steps are ``project_albedo``'s, which keeps them internal."""
+    layout = skin_layout(head, size)
+    cam = fit.camera
+    verts = head.evaluate_np(fit.identity, fit.expression).astype(np.float64)
+    c = cam.to_camera(verts)
+    xy_full = cam.project(verts)
+    face = landmarks.face_size if landmarks is not None else fit.face_size_px
+    front = c[head.parts["skin"], 2] > 1e-3
+    skin_xy = xy_full[head.parts["skin"]][front]
+    margin = 0.05 * face + 2.0
+    x0 = int(np.clip(np.floor(skin_xy[:, 0].min() - margin), 0, cam.width - 1))
+    y0 = int(np.clip(np.floor(skin_xy[:, 1].min() - margin), 0, cam.height - 1))
+    x1 = int(np.clip(np.ceil(skin_xy[:, 0].max() + margin), x0 + 1, cam.width))
+    y1 = int(np.clip(np.ceil(skin_xy[:, 1].max() + margin), y0 + 1, cam.height))
+    # The photo no sharper than the texels: a large face is box-filtered down (no aliasing).
+    scale = min(1.0, FACE_PX_FOR_TEXTURE * size / 1024.0 / max(face, 1.0))
+    crop = photo.rgb[y0:y1, x0:x1]
+    if scale < 1.0:
+        from PIL import Image
+
+        dims = (max(2, round((x1 - x0) * scale)), max(2, round((y1 - y0) * scale)))
+        crop = np.asarray(Image.fromarray(np.ascontiguousarray(crop)).resize(dims, Image.Resampling.BOX))
+    height, width = crop.shape[:2]
+    sx, sy = width / (x1 - x0), height / (y1 - y0)
+    wx, wy = (xy_full[:, 0] - x0) * sx, (xy_full[:, 1] - y0) * sy
+    depth = rasterize(np.stack([wx, wy], axis=1), head.triangles, width, height, depth=c[:, 2]).depth
+    normals = vertex_normals(verts.astype(np.float32), head.triangles).astype(np.float64) @ cam.rotation.T
+
+    p = _texel_points(head, layout.raster, layout.index, c)
+    n = _texel_points(head, layout.raster, layout.index, normals)
+    n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
+    z = np.maximum(p[:, 2], 1e-6)
+    u = (cam.focal_px * p[:, 0] / z + cam.width / 2.0 - x0) * sx
+    v = (cam.focal_px * p[:, 1] / z + cam.height / 2.0 - y0) * sy
+    inside = (u >= 0) & (u < width) & (v >= 0) & (v < height) & (p[:, 2] > 1e-3)
+    ui = np.clip(u.astype(np.int64), 0, width - 1)
+    vi = np.clip(v.astype(np.int64), 0, height - 1)
+    visible = inside & (p[:, 2] <= depth[vi, ui] + VISIBLE_TOLERANCE_M)
+    feather = np.ones(len(p))
+    if landmarks is not None:
+        from scipy.ndimage import distance_transform_edt  # type: ignore[import-untyped]
+
+        pts = landmarks.points.copy()
+        pts[:, 0] = (pts[:, 0] - x0) * sx
+        pts[:, 1] = (pts[:, 1] - y0) * sy
+        pts[:, 2] *= sx
+        local = FaceLandmarks(points=pts, image_size=(width, height), faces_found=landmarks.faces_found)
+        mask = face_mask(local)
+        visible &= mask[vi, ui]
+        feather = np.clip(distance_transform_edt(mask)[vi, ui] / max(0.08 * local.face_size, 1.0), 0.0, 1.0)
+    facing = -(n * (p / np.linalg.norm(p, axis=1, keepdims=True))).sum(axis=1)
+    # Grazing texels are foreshortened (their shading is blurred across several): a steeper ramp.
+    weight = np.where(visible, np.clip((facing - 0.3) / 0.4, 0.0, 1.0) ** 2 * feather, 0.0)
+    colour = _bilinear(srgb_to_linear(crop.astype(np.float32) / 255.0), u, v).astype(np.float64)
+    weight *= _not_hair(head, layout, colour, weight, size)
+
+    # The albedo's low band at this size: area-averaged down, then blurred as the high-pass is.
+    image = torch.from_numpy(np.ascontiguousarray(albedo.image, dtype=np.float32)).permute(2, 0, 1)[None]
+    low = F.interpolate(image, size=(size, size), mode="area") if image.shape[-1] != size else image
+    low = _blur(low.reshape(3, 1, size, size), COARSE_SIGMA_TEXELS * size / 256.0).reshape(3, -1).T
+    alb = low.numpy()[layout.index].astype(np.float64)
+    reference = np.maximum(albedo.reference.astype(np.float64), 1e-6)
+    # Chromaticity: shading scales the three channels alike (up to the light's colour), so a texel
+    # greyer or of another hue than the skin there (glasses, hair, a highlight) is not evidence of
+    # relief. Skin in shadow turns more saturated, not less (light scattered under the skin), so
+    # that direction is allowed: folds are where the evidence is.
+    expected = alb * (sh_basis(n) @ albedo.lighting.astype(np.float64)) / reference
+    chroma = _chroma(colour)
+    skin_chroma = _chroma(expected)
+    axis = skin_chroma / np.maximum(np.linalg.norm(skin_chroma, axis=1, keepdims=True), 1e-6)
+    off = chroma - skin_chroma
+    along = (off * axis).sum(axis=1)
+    across = np.linalg.norm(off - along[:, None] * axis, axis=1)
+    greyer = np.maximum(-along, 0.0)
+    weight *= np.exp(-((greyer / CHROMA_TOLERANCE) ** 2 + (across / CHROMA_TOLERANCE) ** 2))
+    # Where the albedo has edges of its own (hair of the brows, lashes, the lips' border) shape from
+    # shading does not hold, nor where the fit's shape errors are as fine as detail (the nose's
+    # wings and nostrils). The soft masks count from half-way, so their edges are out too.
+    weight *= 1.0 - np.clip(2.0 * _region(head, layout.index, size, NOT_SHADING_REGIONS), 0.0, 1.0)
+
+    basis = _gradient_basis(head, c, size)[layout.raster.tri.reshape(-1)[layout.index]]
+    keep = weight > 0.02
+    seen = np.zeros(size * size, np.float32)
+    seen[layout.index[keep]] = weight[keep]
+    return ShadingData(
+        size=size,
+        index=layout.index[keep],
+        normal=n[keep].astype(np.float32),
+        gradient_basis=basis[keep].astype(np.float32),
+        albedo=(alb[keep] * LUMA / reference).astype(np.float32),
+        log_luma=np.log(np.maximum(colour[keep] @ LUMA, 1e-4)).astype(np.float32),
+        weight=weight[keep].astype(np.float32),
+        seen=seen.reshape(size, size),
+        lighting=albedo.lighting.astype(np.float32),
+    )
+
+
+# --- the shading model (torch, differentiable in the map) ----------------------------------------
+
+
+def _gauss(sigma: float) -> torch.Tensor:
+    r = max(1, math.ceil(3.0 * sigma))
+    x = torch.arange(-r, r + 1, dtype=torch.float32)
+    k = torch.exp(-0.5 * (x / sigma) ** 2)
+    return k / k.sum()
+
+
+def _blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur of (B, 1, H, W) with zero padding."""
+    k = _gauss(sigma)
+    r = k.numel() // 2
+    x = F.conv2d(x, k.view(1, 1, 1, -1), padding=(0, r))
+    return F.conv2d(x, k.view(1, 1, -1, 1), padding=(r, 0))
+
+
+def sh_basis_torch(n: torch.Tensor) -> torch.Tensor:
+    """``texture.sh_basis`` in torch: (N, 3) unit normals -> (N, 9)."""
+    x, y, z = n.unbind(1)
+    return torch.stack(
+        [
+            torch.full_like(x, 0.282095),
+            0.488603 * y,
+            0.488603 * z,
+            0.488603 * x,
+            1.092548 * x * y,
+            1.092548 * y * z,
+            0.315392 * (3 * z * z - 1),
+            1.092548 * x * z,
+            0.546274 * (x * x - y * y),
+        ],
+        dim=1,
+    )
+
+
+class ShadingModel:
+    """Map (mm, size x size) -> the band-passed log luminance it predicts at the data texels."""
+
+    def __init__(self, data: ShadingData) -> None:
+        self.data = data
+        self.size = data.size
+        self.index = torch.from_numpy(data.index)
+        self.normal = torch.from_numpy(data.normal)
+        self.basis = torch.from_numpy(data.gradient_basis)
+        self.albedo = torch.from_numpy(data.albedo)
+        self.lighting = torch.from_numpy(data.lighting)
+        self.weight = torch.from_numpy(data.weight)
+        scale = data.size / 256.0
+        self.sigmas = (FINE_SIGMA_TEXELS * scale, COARSE_SIGMA_TEXELS * scale)
+        grid = torch.zeros(self.size * self.size)
+        grid[self.index] = self.weight
+        self._wgrid = grid.view(1, 1, self.size, self.size)
+        self._norms = [_blur(self._wgrid, s).clamp_min(1e-6) for s in self.sigmas]
+        self.target = self.band(torch.from_numpy(data.log_luma))
+
+    def band(self, values: torch.Tensor) -> torch.Tensor:
+        """values (N,) at the data texels -> their detail band: the weighted local mean at the fine
+        scale minus that at the coarse one (a difference of Gaussians that skips the texels
+        without data)."""
+        grid = torch.zeros(self.size * self.size, dtype=values.dtype).index_put((self.index,), values)
+        grid = grid.view(1, 1, self.size, self.size) * self._wgrid
+        fine, coarse = (_blur(grid, s) / n for s, n in zip(self.sigmas, self._norms, strict=True))
+        return (fine - coarse).view(-1)[self.index]
+
+    def normals(self, map_mm: torch.Tensor) -> torch.Tensor:
+        """(size, size) mm -> (N, 3) unit normals at the data texels, tilted by the map's gradient."""
+        d = map_mm * 1e-3  # metres
+        dcol = torch.zeros_like(d)
+        drow = torch.zeros_like(d)
+        dcol[:, 1:-1] = 0.5 * (d[:, 2:] - d[:, :-2])
+        drow[1:-1, :] = 0.5 * (d[2:, :] - d[:-2, :])
+        g = torch.stack([dcol.reshape(-1)[self.index], drow.reshape(-1)[self.index]], dim=1)  # (N, 2)
+        n = self.normal - (self.basis @ g[:, :, None])[:, :, 0]
+        out: torch.Tensor = n / n.norm(dim=1, keepdim=True).clamp_min(1e-9)
+        return out
+
+    def log_luma(self, map_mm: torch.Tensor) -> torch.Tensor:
+        """(size, size) mm -> (N,) log luminance of albedo_low x SH(normal tilted by the map)."""
+        shading = sh_basis_torch(self.normals(map_mm)) @ self.lighting  # (N, 3)
+        return torch.log(((shading * self.albedo).sum(dim=1)).clamp_min(1e-4))
+
+    def residual(self, map_mm: torch.Tensor) -> torch.Tensor:
+        return self.target - self.band(self.log_luma(map_mm))
+
+    def error(self, map_mm: torch.Tensor) -> float:
+        """Weighted RMS of the residual (log luminance: ~ the fraction of the intensity)."""
+        with torch.no_grad():
+            r = self.residual(map_mm)
+            return float(torch.sqrt((self.weight * r * r).sum() / self.weight.sum().clamp_min(1e-9)))
+
+
+# --- the optimisation -----------------------------------------------------------------------------
+
+
+def reach(data: ShadingData) -> torch.Tensor:
+    """(size, size) 1 where the photo's evidence counts, fading to 0 over ``REACH_TEXELS``."""
+    seen = (torch.from_numpy(data.seen) > 0.05).float()[None, None]
+    return _blur(seen, REACH_TEXELS * data.size / 256.0)[0, 0].mul(2.0).clamp(0.0, 1.0)
+
+
+def without_expression(data: ShadingData, wrinkles: torch.Tensor) -> ShadingData:
+    """``data`` with no weight where the photo's expression makes wrinkles (by the model: where
+    its expression map, blurred, exceeds ``EXPRESSION_MM``). A smile's crow's feet or a frown's
+    lines in the photo are not evidence of the neutral face, and one photo cannot tell a static
+    line from an expression's there: the neutral map keeps the model's."""
+    active = _blur(wrinkles.abs()[None, None], 3.0 * data.size / 256.0)[0, 0] / EXPRESSION_MM
+    keep = (1.0 - active.clamp(0.0, 1.0)).numpy().reshape(-1)
+    weight = (data.weight * keep[data.index]).astype(np.float32)
+    seen = (data.seen * keep.reshape(data.seen.shape)).astype(np.float32)
+    return replace(data, weight=weight, seen=seen)
+
+
+_SPREAD: dict[int, torch.Tensor] = {}
+
+
+def latent_spread(model: Any, samples: int = 256) -> torch.Tensor:
+    """(num_ws, w_dim) the spread of w+ over the people and expressions the detail model knows
+    (its mapping networks on random identities and sparse ARKit weights, seeded): the prior measures
+    how far the photo moves w+ in these units, so no style is free to wander off what was trained."""
+    key = id(model)
+    if key not in _SPREAD:
+        from ..details.detailed3dmm import identity_code
+        from ..details.procedural import sample_identities
+
+        gen = torch.Generator().manual_seed(0)
+        code = identity_code(sample_identities(samples, seed=11))
+        n = len(ARKIT_NAMES)
+        active = (torch.rand(samples, n, generator=gen) < 0.1).float()
+        weights = active * torch.rand(samples, n, generator=gen)
+        with torch.no_grad():
+            ws = model.ws(code, weights)
+        _SPREAD[key] = ws.std(dim=0).clamp_min(0.01 * float(ws.std()))
+    return _SPREAD[key]
+
+
+def optimise_latent(
+    model: Any,
+    noise: list[torch.Tensor],
+    shading: ShadingModel,
+    w0: torch.Tensor,
+    start_map: torch.Tensor,
+    wrinkles: torch.Tensor,
+    unseen: torch.Tensor,
+    steps: int,
+    report: Progress | None = None,
+    *,
+    lr: float = LEARNING_RATE,
+    prior: float = PRIOR_WEIGHT,
+    coarse: float = COARSE_WEIGHT,
+    anchor: float = ANCHOR_WEIGHT,
+) -> torch.Tensor:
+    """Adam on w+ (the model's parameters must not require grad).
+
+    loss = robust data term (Charbonnier at the residual's spread at the start)
+         + ``prior`` x mean ((w+ - start) / spread)^2     skin-like: near the encoder's w+ (``latent_spread``)
+         + ``coarse`` x mean over skin (low-passed map change)^2 / TOLERANCE^2   shape is the fit's
+         + ``anchor`` x mean over the unseen skin (map change)^2 / TOLERANCE^2   nothing to go on
+    """
+    gen = model.generator
+    skin = gen.get_buffer("layout")[0, 0]
+    spread = latent_spread(model)
+    sigma = COARSE_SIGMA_TEXELS * shading.size / 256.0
+    with torch.no_grad():
+        r0 = shading.residual(start_map + wrinkles)
+        scale = float(torch.quantile(r0.abs(), 0.5)) * 1.4826 + 1e-4
+    wsum = shading.weight.sum().clamp_min(1e-9)
+    unseen_mean = unseen.mean().clamp_min(1e-6)
+    skin_mean = skin.mean().clamp_min(1e-6)
+    w = w0.clone().requires_grad_(True)
+    opt = torch.optim.Adam([w], lr=lr)
+    for step in range(steps):
+        map_mm = model.decode(w, noise)[0]
+        r = shading.residual(map_mm + wrinkles) / scale
+        loss = (shading.weight * (torch.sqrt(1.0 + r * r) - 1.0)).sum() / wsum
+        change = map_mm - start_map
+        low = _blur(change[None, None], sigma)[0, 0]
+        loss = loss + prior * ((w - w0) / spread).pow(2).mean()
+        loss = loss + coarse * (skin * low * low).mean() / skin_mean / TOLERANCE_MM**2
+        loss = loss + anchor * (unseen * change * change).mean() / unseen_mean / TOLERANCE_MM**2
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if report is not None and step % 10 == 9:
+            report(0.9 * (step + 1) / steps, "reading detail from the photo")
+    return w.detach()
+
+
+def detail_from_image(
+    head: HeadModel,
+    fit: FitResult,
+    photo: Photo,
+    albedo: Albedo,
+    landmarks: FaceLandmarks | None,
+    resolution: int = 1024,
+    *,
+    age: float = 40.0,
+    steps: int = DEFAULT_STEPS,
+    seed: int = 0,
+    progress: Progress | None = None,
+) -> ImageDetail:
+    """The person's neutral-pose displacement (mm, ``resolution`` square) from a sharp photo.
+
+    ``fit``, ``albedo`` and ``landmarks`` are the photo pipeline's for ``head``, which must have
+    the default head's UV layout (the detail model's). ``age`` and ``seed`` pick the start (the
+    Detailed3DMM's person) and its pores. ``progress(fraction, message)`` may raise to cancel."""
+    from ..details import DetailIdentity
+    from ..details.detailed3dmm import Detailed3DMMSource, identity_code, load_cached, weights_available
+
+    if not weights_available():
+        raise PhotoError(
+            "detail from the image needs the trained detail model (furrow/weights/details_v1.pt)"
+        )
+    t0 = time.perf_counter()
+    report = progress or (lambda f, m: None)
+    report(0.0, "reading detail from the photo")
+    model = load_cached()
+    gen = model.generator
+    size = model.cfg.resolution
+    identity = DetailIdentity(age=float(age), seed=int(seed))
+    noise = gen.make_noise(identity.seed)
+    code = identity_code([identity])
+    expression = torch.from_numpy(np.asarray(fit.expression, np.float32))[None]
+    neutral = torch.zeros_like(expression)
+
+    data = shading_data(head, fit, photo, albedo, landmarks, size)
+    skin = gen.get_buffer("layout")[0, 0]
+    flags = [p.requires_grad for p in model.parameters()]
+    try:
+        for p in model.parameters():
+            p.requires_grad_(False)
+        with torch.no_grad():
+            predicted = model.decode(model.ws(code, neutral), noise)[0]
+            # The photo's expression wrinkles as the model makes them: in the map the photo is
+            # compared with, not in the neutral result.
+            wrinkles = model.decode(model.ws(code, expression), noise)[0] - predicted
+            w0 = model.encode(predicted[None])
+            start_map = model.decode(w0, noise)[0]
+        before = float(data.weight.sum())
+        data = without_expression(data, wrinkles)
+        expression_share = 1.0 - float(data.weight.sum()) / max(before, 1e-9)
+        if int((data.weight > 0.02).sum()) < 500:
+            raise PhotoError("too little skin is visible to read detail from the photo; use detail 'model'")
+        shading = ShadingModel(data)
+        near = reach(data)
+        error_before = shading.error(start_map + wrinkles)
+        unseen = (1.0 - near) * skin
+        w = optimise_latent(model, noise, shading, w0, start_map, wrinkles, unseen, steps, report)
+        with torch.no_grad():
+            final = model.decode(w, noise)[0]
+            change = (start_map - predicted) + near * (final - start_map)
+        error_after = shading.error(predicted + change + wrinkles)
+    finally:
+        for p, flag in zip(model.parameters(), flags, strict=True):
+            p.requires_grad_(flag)
+
+    report(0.95, "upsampling the detail")
+    source = Detailed3DMMSource(head=head, precision="float32")
+    source.prepare(identity, resolution)
+    with torch.no_grad():
+        base = source.frames(neutral)[0]  # the model bake's map: its 256 px band, upsampled, + fine skin
+        up = change[None, None]
+        if resolution != size:
+            mode = "bicubic" if resolution > size else "area"
+            kwargs: dict[str, Any] = {"align_corners": False} if mode == "bicubic" else {}
+            up = F.interpolate(up, size=(resolution, resolution), mode=mode, **kwargs)
+    out = (base + up[0, 0]).numpy().astype(np.float32)
+
+    notes: list[str] = []
+    face = landmarks.face_size if landmarks is not None else fit.face_size_px
+    if face < 0.6 * size:
+        notes.append(
+            f"the face spans {face:.0f} px: detail finer than ~{250.0 / max(face, 1.0):.1f} mm "
+            "is not in the photo"
+        )
+    if expression_share > 0.05:
+        notes.append(
+            f"{100 * expression_share:.0f}% of the seen skin is creased by the photo's expression; "
+            "the neutral map keeps the model's detail there"
+        )
+    notes.append(
+        f"detail from the photo: shading residual {error_before:.4f} -> {error_after:.4f} "
+        f"over {int((data.weight > 0.02).sum())} texels, {steps} steps"
+    )
+    report(1.0, "detail from the photo done")
+    return ImageDetail(
+        displacement_mm=out,
+        w_plus=w.detach(),
+        start=START,
+        shading_error_before=error_before,
+        shading_error_after=error_after,
+        texels_used=int((data.weight > 0.02).sum()),
+        seconds=time.perf_counter() - t0,
+        notes=notes,
+    )
