@@ -41,22 +41,15 @@ import torch.nn.functional as F
 
 from ..heads.arkit import ARKIT_NAMES
 from ..heads.model import HeadModel
-from ..io.head_mesh import vertex_normals
 from .fit import FitResult
 from .image import Photo, PhotoError
 from .landmarks import FaceLandmarks
-from .raster import rasterize
 from .texture import (
-    FACE_PX_FOR_TEXTURE,
-    VISIBLE_TOLERANCE_M,
     Albedo,
-    _bilinear,
     _not_hair,
-    _texel_points,
-    face_mask,
     sh_basis,
-    skin_layout,
-    srgb_to_linear,
+    sh_basis_torch,
+    view_texels,
 )
 
 F32 = npt.NDArray[np.float32]
@@ -156,60 +149,11 @@ def shading_data(
 ) -> ShadingData:
     """Per skin texel at ``size``: where it is, how it faces, what the photo shows there, and how
     far to trust it (visible, inside the face mask, facing the camera, not hair, skin-coloured).
-    The window, visibility and mask steps are ``project_albedo``'s, which keeps them internal."""
-    layout = skin_layout(head, size)
-    cam = fit.camera
-    verts = head.evaluate_np(fit.identity, fit.expression).astype(np.float64)
-    c = cam.to_camera(verts)
-    xy_full = cam.project(verts)
-    face = landmarks.face_size if landmarks is not None else fit.face_size_px
-    front = c[head.parts["skin"], 2] > 1e-3
-    skin_xy = xy_full[head.parts["skin"]][front]
-    margin = 0.05 * face + 2.0
-    x0 = int(np.clip(np.floor(skin_xy[:, 0].min() - margin), 0, cam.width - 1))
-    y0 = int(np.clip(np.floor(skin_xy[:, 1].min() - margin), 0, cam.height - 1))
-    x1 = int(np.clip(np.ceil(skin_xy[:, 0].max() + margin), x0 + 1, cam.width))
-    y1 = int(np.clip(np.ceil(skin_xy[:, 1].max() + margin), y0 + 1, cam.height))
-    # The photo no sharper than the texels: a large face is box-filtered down (no aliasing).
-    scale = min(1.0, FACE_PX_FOR_TEXTURE * size / 1024.0 / max(face, 1.0))
-    crop = photo.rgb[y0:y1, x0:x1]
-    if scale < 1.0:
-        from PIL import Image
-
-        dims = (max(2, round((x1 - x0) * scale)), max(2, round((y1 - y0) * scale)))
-        crop = np.asarray(Image.fromarray(np.ascontiguousarray(crop)).resize(dims, Image.Resampling.BOX))
-    height, width = crop.shape[:2]
-    sx, sy = width / (x1 - x0), height / (y1 - y0)
-    wx, wy = (xy_full[:, 0] - x0) * sx, (xy_full[:, 1] - y0) * sy
-    depth = rasterize(np.stack([wx, wy], axis=1), head.triangles, width, height, depth=c[:, 2]).depth
-    normals = vertex_normals(verts.astype(np.float32), head.triangles).astype(np.float64) @ cam.rotation.T
-
-    p = _texel_points(head, layout.raster, layout.index, c)
-    n = _texel_points(head, layout.raster, layout.index, normals)
-    n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
-    z = np.maximum(p[:, 2], 1e-6)
-    u = (cam.focal_px * p[:, 0] / z + cam.width / 2.0 - x0) * sx
-    v = (cam.focal_px * p[:, 1] / z + cam.height / 2.0 - y0) * sy
-    inside = (u >= 0) & (u < width) & (v >= 0) & (v < height) & (p[:, 2] > 1e-3)
-    ui = np.clip(u.astype(np.int64), 0, width - 1)
-    vi = np.clip(v.astype(np.int64), 0, height - 1)
-    visible = inside & (p[:, 2] <= depth[vi, ui] + VISIBLE_TOLERANCE_M)
-    feather = np.ones(len(p))
-    if landmarks is not None:
-        from scipy.ndimage import distance_transform_edt  # type: ignore[import-untyped]
-
-        pts = landmarks.points.copy()
-        pts[:, 0] = (pts[:, 0] - x0) * sx
-        pts[:, 1] = (pts[:, 1] - y0) * sy
-        pts[:, 2] *= sx
-        local = FaceLandmarks(points=pts, image_size=(width, height), faces_found=landmarks.faces_found)
-        mask = face_mask(local)
-        visible &= mask[vi, ui]
-        feather = np.clip(distance_transform_edt(mask)[vi, ui] / max(0.08 * local.face_size, 1.0), 0.0, 1.0)
-    facing = -(n * (p / np.linalg.norm(p, axis=1, keepdims=True))).sum(axis=1)
+    The window, visibility and face mask are ``texture.view_texels``' (as for the albedo)."""
+    view = view_texels(head, fit, photo, landmarks, size)
+    layout, c, n, colour = view.layout, view.camera_vertices, view.normals, view.colour
     # Grazing texels are foreshortened (their shading is blurred across several): a steeper ramp.
-    weight = np.where(visible, np.clip((facing - 0.3) / 0.4, 0.0, 1.0) ** 2 * feather, 0.0)
-    colour = _bilinear(srgb_to_linear(crop.astype(np.float32) / 255.0), u, v).astype(np.float64)
+    weight = np.where(view.visible, np.clip((view.facing - 0.3) / 0.4, 0.0, 1.0) ** 2 * view.feather, 0.0)
     weight *= _not_hair(head, layout, colour, weight, size)
 
     # The albedo's low band at this size: area-averaged down, then blurred as the high-pass is.
@@ -269,25 +213,6 @@ def _blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     r = k.numel() // 2
     x = F.conv2d(x, k.view(1, 1, 1, -1), padding=(0, r))
     return F.conv2d(x, k.view(1, 1, -1, 1), padding=(r, 0))
-
-
-def sh_basis_torch(n: torch.Tensor) -> torch.Tensor:
-    """``texture.sh_basis`` in torch: (N, 3) unit normals -> (N, 9)."""
-    x, y, z = n.unbind(1)
-    return torch.stack(
-        [
-            torch.full_like(x, 0.282095),
-            0.488603 * y,
-            0.488603 * z,
-            0.488603 * x,
-            1.092548 * x * y,
-            1.092548 * y * z,
-            0.315392 * (3 * z * z - 1),
-            1.092548 * x * z,
-            0.546274 * (x * x - y * y),
-        ],
-        dim=1,
-    )
 
 
 class ShadingModel:

@@ -41,7 +41,7 @@ from .fit import FitResult, FitSettings, LandmarkModel, _Problem
 from .image import Photo
 from .landmarks import FaceLandmarks
 from .raster import rasterize
-from .texture import Albedo, face_mask, project_albedo, srgb_to_linear
+from .texture import Albedo, face_mask, project_albedo, sh_basis_torch, srgb_to_linear
 
 F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
@@ -56,7 +56,6 @@ FEATURE_REGIONS = ("brows", "lip_upper", "lip_lower", "eyelid_upper", "eyelid_lo
 WORK_FACE_PX = 256.0  # the photo is worked on at most this face size (shading is low frequency)
 VISIBLE_TOLERANCE_M = 0.003
 ROUND_ALBEDO_PX = 256  # the albedo between rounds only feeds the smoothed albedo: low resolution will do
-SH_C = (0.282095, 0.488603, 1.092548, 0.315392, 0.546274)
 
 
 @dataclass
@@ -83,18 +82,6 @@ class PhotometricResult:
     points: int  # points rendered in the last round
     seconds: float
     notes: list[str] = field(default_factory=list)
-
-
-def _torch_sh(n: torch.Tensor) -> torch.Tensor:
-    x, y, z = n.unbind(-1)
-    c0, c1, c2, c3, c4 = SH_C
-    return torch.stack(
-        [
-            torch.full_like(x, c0), c1 * y, c1 * z, c1 * x, c2 * x * y, c2 * y * z,
-            c3 * (3 * z * z - 1), c2 * x * z, c4 * (x * x - y * y),
-        ],
-        dim=-1,
-    )  # fmt: skip
 
 
 def _vertex_normals(verts: torch.Tensor, tris: torch.Tensor) -> torch.Tensor:
@@ -244,7 +231,7 @@ class _Renderer:
         grid = torch.stack([2.0 * x / width - 1.0, 2.0 * y / height - 1.0], dim=-1)[None, None]
         seen = F.grid_sample(win.image, grid, mode="bilinear", padding_mode="border", align_corners=False)
         # Shading cannot go below black (the SH fit's ringing does, on the side away from the light).
-        rendered = self.albedo * F.softplus(_torch_sh(n) @ light, beta=50.0)
+        rendered = self.albedo * F.softplus(sh_basis_torch(n) @ light, beta=50.0)
         return rendered, seen[0, :, 0].T
 
 

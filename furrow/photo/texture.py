@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
+import torch
 
 from ..heads.model import HeadModel
 from ..io.head_mesh import vertex_normals
@@ -83,6 +84,18 @@ def sh_basis(n: npt.ArrayLike) -> F64:
         axis=1,
     )
     return out
+
+
+def sh_basis_torch(n: torch.Tensor) -> torch.Tensor:
+    """``sh_basis`` in torch (differentiable): (..., 3) unit normals -> (..., 9)."""
+    x, y, z = n.unbind(-1)
+    return torch.stack(
+        [
+            torch.full_like(x, 0.282095), 0.488603 * y, 0.488603 * z, 0.488603 * x, 1.092548 * x * y,
+            1.092548 * y * z, 0.315392 * (3 * z * z - 1), 1.092548 * x * z, 0.546274 * (x * x - y * y),
+        ],
+        dim=-1,
+    )  # fmt: skip
 
 
 @dataclass
@@ -256,19 +269,34 @@ def _not_hair(head: HeadModel, layout: _Layout, colour: F64, weight: F64, resolu
     return out
 
 
-def project_albedo(
+@dataclass
+class TexelView:
+    """Every skin texel of a UV layout seen through the photo's camera: what the albedo and the
+    detail from the image both start from."""
+
+    layout: _Layout
+    camera_vertices: F64  # (V, 3) the fitted head's vertices in camera space
+    points: F64  # (N, 3) camera-space texel points, N = len(layout.index)
+    normals: F64  # (N, 3) unit normals, camera space
+    colour: F64  # (N, 3) the photo's linear RGB where the texel projects
+    visible: npt.NDArray[np.bool_]  # in the photo, in front (depth buffer), inside the face mask
+    feather: F64  # (N,) 0 at the face mask's edge -> 1 inside (FEATHER of the face's size)
+    facing: F64  # (N,) cosine between the normal and the direction to the camera
+
+
+def view_texels(
     head: HeadModel,
     fit: FitResult,
     photo: Photo,
     landmarks: FaceLandmarks | None = None,
     resolution: int = ALBEDO_RESOLUTION,
-) -> Albedo:
-    """The skin albedo (linear RGB, ``resolution`` square) of the fitted head from the photo.
+) -> TexelView:
+    """Project the skin texels of a ``resolution`` layout into the photo, with visibility.
 
     With ``landmarks``, only facial skin in the photo counts (``face_mask``): hair, a hat, the
-    eyes and the inside of the mouth are not painted onto the skin. Only the head's part of the
-    photo is worked on, downscaled when the face is larger than the texture can hold, so memory
-    stays bounded for any photo size."""
+    eyes and the inside of the mouth are not visible skin. Only the head's part of the photo is
+    worked on, box-filtered down when the face is larger than the texels can hold (no aliasing),
+    so memory stays bounded for any photo size."""
     layout = skin_layout(head, resolution)
     cam = fit.camera
     verts = head.evaluate_np(fit.identity, fit.expression).astype(np.float64)
@@ -300,7 +328,6 @@ def project_albedo(
     depth_buffer = rasterize(np.stack([wx, wy], axis=1), head.triangles, width, height, depth=c[:, 2])
     normals = vertex_normals(verts.astype(np.float32), head.triangles).astype(np.float64) @ cam.rotation.T
 
-    n_tex = len(layout.index)
     p = _texel_points(head, layout.raster, layout.index, c)  # camera-frame texel points
     n = _texel_points(head, layout.raster, layout.index, normals)
     n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
@@ -324,10 +351,27 @@ def project_albedo(
         inner = distance_transform_edt(mask)[vi, ui] / max(FEATHER * local.face_size, 1.0)
         feather = np.clip(inner, 0.0, 1.0)
     facing = -(n * (p / np.linalg.norm(p, axis=1, keepdims=True))).sum(axis=1)
-    weight = np.where(visible, np.clip((facing - 0.15) / 0.35, 0.0, 1.0) ** 2 * feather, 0.0)
-
     linear = srgb_to_linear(crop.astype(np.float32) / 255.0)
     colour = _bilinear(linear, u, v).astype(np.float64)
+    return TexelView(
+        layout=layout, camera_vertices=c, points=p, normals=n, colour=colour, visible=visible,
+        feather=feather, facing=facing,
+    )  # fmt: skip
+
+
+def project_albedo(
+    head: HeadModel,
+    fit: FitResult,
+    photo: Photo,
+    landmarks: FaceLandmarks | None = None,
+    resolution: int = ALBEDO_RESOLUTION,
+) -> Albedo:
+    """The skin albedo (linear RGB, ``resolution`` square) of the fitted head from the photo
+    (texels seen as ``view_texels`` sees them)."""
+    view = view_texels(head, fit, photo, landmarks, resolution)
+    layout, n, colour = view.layout, view.normals, view.colour
+    n_tex = len(layout.index)
+    weight = np.where(view.visible, np.clip((view.facing - 0.15) / 0.35, 0.0, 1.0) ** 2 * view.feather, 0.0)
     weight *= _not_hair(head, layout, colour, weight, resolution)
 
     # Lighting: colour = mean albedo x SH shading, fitted on well-seen texels (robust: two passes).
