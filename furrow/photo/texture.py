@@ -13,8 +13,13 @@ Colours are linear RGB; PNGs are written as sRGB.
 
 from __future__ import annotations
 
+import hashlib
+import os
+import tempfile
 import weakref
+import zipfile
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
@@ -110,10 +115,71 @@ class _Layout:
 _LAYOUTS: dict[tuple[int, int], tuple[weakref.ref[HeadModel], _Layout]] = {}
 
 
+LAYOUT_CACHE_VERSION = 1
+
+
+def layout_cache_dir() -> Path:
+    """Where built skin layouts are kept between sessions (``furrow/data/layouts``, never committed)."""
+    return Path(__file__).resolve().parents[1] / "data" / "layouts"
+
+
+def _layout_key(head: HeadModel, resolution: int) -> str:
+    """A digest of everything a layout depends on: the UVs, the triangles, the skin, the mesh's
+    symmetry (its vertices), the size and the format."""
+    h = hashlib.sha1(f"v{LAYOUT_CACHE_VERSION}-{resolution}".encode())
+    for a in (head.uvs, head.triangle_loops, head.triangles, head.parts["skin"], head.vertices):
+        h.update(np.ascontiguousarray(a).tobytes())
+    return f"skin_layout-{resolution}-{h.hexdigest()[:20]}.npz"
+
+
+def _load_layout(path: Path, resolution: int) -> _Layout | None:
+    try:
+        with np.load(path) as f:
+            raster = Raster(tri=f["tri"], bary=f["bary"], depth=f["depth"])
+            index, mirror = f["index"].astype(np.int64), f["mirror"].astype(np.int64)
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
+        return None  # missing or damaged: built again
+    if raster.tri.shape != (resolution, resolution) or index.shape != mirror.shape:
+        return None
+    return _Layout(raster=raster, index=index, mirror=mirror)
+
+
+def _save_layout(path: Path, layout: _Layout) -> None:
+    """Best effort (a read-only install builds it each session), atomic (no reader sees half a file)."""
+    tmp: str | None = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.part")
+        with os.fdopen(fd, "wb") as f:
+            np.savez(
+                f, tri=layout.raster.tri, bary=layout.raster.bary, depth=layout.raster.depth,
+                index=layout.index.astype(np.int32), mirror=layout.mirror.astype(np.int32),
+            )  # fmt: skip
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except OSError:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+
+
 def skin_layout(head: HeadModel, resolution: int) -> _Layout:
+    """Per skin texel at ``resolution``: triangle, weights and mirror texel. Built once per head
+    and size (1.6 s at 1024 px) and kept on disk, so a new session loads it (~0.05 s)."""
     key = (id(head), resolution)
     if key in _LAYOUTS and _LAYOUTS[key][0]() is head:
         return _LAYOUTS[key][1]
+    path = layout_cache_dir() / _layout_key(head, resolution)
+    layout = _load_layout(path, resolution)
+    if layout is None:
+        layout = _build_layout(head, resolution)
+        _save_layout(path, layout)
+    if len(_LAYOUTS) >= 2:
+        _LAYOUTS.pop(next(iter(_LAYOUTS)))
+    _LAYOUTS[key] = (weakref.ref(head), layout)
+    return layout
+
+
+def _build_layout(head: HeadModel, resolution: int) -> _Layout:
     from scipy.spatial import cKDTree  # type: ignore[import-untyped]
 
     skin = np.zeros(head.n_vertices, bool)
@@ -126,11 +192,7 @@ def skin_layout(head: HeadModel, resolution: int) -> _Layout:
         pos = _texel_points(head, r, index, head.vertices.astype(np.float64))
         _, nearest = cKDTree(pos).query(pos * np.array([-1.0, 1.0, 1.0]))
         mirror = index[nearest]
-    layout = _Layout(raster=r, index=index, mirror=mirror)
-    if len(_LAYOUTS) >= 2:
-        _LAYOUTS.pop(next(iter(_LAYOUTS)))
-    _LAYOUTS[key] = (weakref.ref(head), layout)
-    return layout
+    return _Layout(raster=r, index=index, mirror=mirror)
 
 
 def _mirror_by_topology(

@@ -58,3 +58,31 @@ def test_albedo_covers_the_skin_and_comes_from_the_face() -> None:
     mask = face_mask(lm)
     x0, y0, x1, y1 = lm.box
     assert mask[int(y0) - 5, int(x0) - 5] == 0 and mask[int((y0 + y1) / 2), int((x0 + x1) / 2)]
+
+
+def test_skin_layout_is_kept_on_disk_and_rebuilt_when_damaged(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A new session loads the layout the last one built (the same texels, triangles and mirror);
+    a damaged file is built again and replaced, never trusted."""
+    from furrow.photo import texture
+
+    monkeypatch.setattr(texture, "layout_cache_dir", lambda: tmp_path)
+    monkeypatch.setattr(texture, "_LAYOUTS", {})
+    head = load_default_head()
+    built = texture.skin_layout(head, 128)
+    files = list(tmp_path.glob("skin_layout-128-*.npz"))
+    assert len(files) == 1 and not list(tmp_path.glob("*.part"))
+    texture._LAYOUTS.clear()  # a new session
+    loaded = texture.skin_layout(head, 128)
+    assert loaded is not built
+    for a, b in (
+        (built.index, loaded.index),
+        (built.mirror, loaded.mirror),
+        (built.raster.tri, loaded.raster.tri),
+    ):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(built.raster.bary, loaded.raster.bary)
+    files[0].write_bytes(b"PK\x03\x04 not a whole file")
+    texture._LAYOUTS.clear()
+    again = texture.skin_layout(head, 128)
+    np.testing.assert_array_equal(again.index, built.index)
+    assert texture._load_layout(files[0], 128) is not None  # replaced by a good one
