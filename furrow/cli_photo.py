@@ -24,7 +24,8 @@ def add_parser(sub: Any) -> None:
         "--detail",
         choices=["auto", "model", "image"],
         default="auto",
-        help="detail path: auto (default, from the image's quality), model (Detailed3DMM) or image",
+        help="detail path: auto (default: the photo when it is sharp and its fine shading shows relief, "
+        "else the model), model (Detailed3DMM at --age) or image (shape from shading in the DNPM latent)",
     )
     photo.add_argument(
         "--age", type=float, metavar="YEARS", help="the person's age for the detail model (default 40)"

@@ -47,6 +47,8 @@ class View:
     size: int = 512
     light: tuple[float, float] = (0.0, 0.0)  # key light azimuth, elevation in degrees (Cycles)
     extra: dict[str, float] = field(default_factory=dict)
+    # (R, R) mm along the normal, row 0 at v = 1 (a Furrow detail map): Cycles shades it as bump
+    displacement: npt.NDArray[np.float32] | None = None
 
 
 def sample_uv_mask(head: HeadModel, name: str) -> F64:
@@ -165,6 +167,8 @@ class SynthRenderer:
         rgba[:, :3] = self.colours
         attr.data.foreach_set("color", rgba.ravel())
         me.polygons.foreach_set("use_smooth", np.ones(head.n_polygons, bool))
+        uv = me.uv_layers.new(name="UVMap")
+        uv.data.foreach_set("uv", head.uvs.astype(np.float32).ravel())
         self.mesh = me
         ob = bpy.data.objects.new("head", me)
         bpy.context.scene.collection.objects.link(ob)
@@ -178,6 +182,19 @@ class SynthRenderer:
             col.layer_name = "colour"
             mat.node_tree.links.new(col.outputs["Color"], bsdf.inputs["Base Color"])
             bsdf.inputs["Roughness"].default_value = 0.55
+            # Detail as bump (the shading a photo shows of it), off until a view carries a map.
+            self.detail_image = bpy.data.images.new("detail", 8, 8, float_buffer=True)
+            self.detail_image.colorspace_settings.name = "Non-Color"
+            tex = nodes.new("ShaderNodeTexImage")
+            tex.image = self.detail_image
+            tex.interpolation = "Cubic"
+            disp = nodes.new("ShaderNodeDisplacement")
+            disp.inputs["Midlevel"].default_value = 0.0
+            self.detail_scale = disp.inputs["Scale"]
+            self.detail_scale.default_value = 0.0
+            mat.node_tree.links.new(tex.outputs["Color"], disp.inputs["Height"])
+            mat.node_tree.links.new(disp.outputs["Displacement"], nodes["Material Output"].inputs["Displacement"])
+            mat.displacement_method = "BUMP"
             me.materials.append(mat)
 
     def _lights(self) -> None:
@@ -192,6 +209,19 @@ class SynthRenderer:
         self.key = bpy.data.objects.new("key", data)
         bpy.context.scene.collection.objects.link(self.key)
 
+    def _set_detail(self, mm: npt.NDArray[np.float32] | None) -> None:
+        if mm is None:
+            self.detail_scale.default_value = 0.0
+            return
+        r = mm.shape[0]
+        if tuple(self.detail_image.size) != (r, r):
+            self.detail_image.scale(r, r)
+        rgba = np.ones((r, r, 4), np.float32)
+        rgba[..., :3] = np.asarray(mm, np.float32)[::-1, :, None]  # Blender's rows start at v = 0
+        self.detail_image.pixels.foreach_set(rgba.ravel())
+        self.detail_image.update()
+        self.detail_scale.default_value = 0.001  # mm -> m
+
     def render(self, view: View, path: Path) -> Camera:
         """Write the view's PNG and return its true camera."""
         bpy = self.bpy
@@ -205,6 +235,7 @@ class SynthRenderer:
         self.cam.location = tuple(self.centre + np.array([0.0, -view.distance, 0.0]))
         self.cam.data.lens = view.focal_px * 36.0 / view.size
         if self.engine == "CYCLES":
+            self._set_detail(view.displacement)
             az, el = (math.radians(a) for a in view.light)
             d = 1.2
             pos = self.centre + d * np.array(

@@ -20,7 +20,8 @@ from ..scene import animation, details, head_mesh, materials
 
 IMAGE_GLOB = "*.jpg;*.jpeg;*.png;*.webp;*.tif;*.tiff;*.bmp"
 DETAIL_PATHS = [
-    ("AUTO", "Automatic", "From the photo's quality"),
+    ("AUTO", "Automatic", "From the photo's quality: read from a sharp photo when its shading shows relief"),
+    ("IMAGE", "From the Photo", "Shape from shading, kept skin-like by the detail model (sharp photos)"),
     ("MODEL", "Detail Model", "Detailed3DMM: the person's detail from the fitted head and the age"),
 ]
 

@@ -72,20 +72,49 @@ def _check_detail_choice(detail: str) -> None:
     if detail not in DETAIL_PATHS:
         raise PhotoError(f"unknown detail path {detail!r}; use one of {', '.join(DETAIL_PATHS)}")
     if detail == "image":
-        raise PhotoError(
-            "detail from the image (shape from shading in the DNPM latent) is not available yet; "
-            "use detail 'model' or 'auto'"
-        )
+        from ..details.detailed3dmm import weights_available
+
+        if not weights_available():
+            raise PhotoError(
+                "detail from the image needs the trained detail model (furrow/weights/details_v1.pt); "
+                "use detail 'model'"
+            )
 
 
 def _detail_path(settings: PhotoSettings, quality: ImageQuality) -> tuple[str, str]:
     """Which detail path runs, and why (the artist's override wins)."""
     _check_detail_choice(settings.detail)
-    if settings.detail == "model":
-        return "model", "chosen by the user"
-    if quality.sharp:
-        return "model", "the photo is sharp, but detail from the image is not available yet: Detailed3DMM"
-    return "model", "the photo is degraded (" + "; ".join(quality.reasons) + "): Detailed3DMM"
+    if settings.detail != "auto":
+        return settings.detail, "chosen by the user"
+    if not quality.sharp:
+        return "model", "the photo is degraded (" + "; ".join(quality.reasons) + "): Detailed3DMM"
+    from ..details.detailed3dmm import weights_available
+
+    if not weights_available():
+        return "model", "the photo is sharp, but there is no trained detail model to read it with"
+    return "image", "the photo is sharp: shape from shading in the DNPM latent"
+
+
+def _image_detail(
+    head: HeadModel, fit: FitResult, photo: Photo, albedo: Albedo, landmarks: FaceLandmarks, age: float,
+    settings: PhotoSettings, reason: str, progress: Progress,
+) -> tuple[str, str, npt.NDArray[np.float32], list[str]]:  # fmt: skip
+    """Detail from the photo; the automatic choice keeps the model's map where the photo's fine
+    shading is not skin relief, and says so."""
+    from .detail import MIN_EVIDENCE, detail_from_image
+
+    auto = settings.detail == "auto"
+    result = detail_from_image(
+        head, fit, photo, albedo, landmarks, settings.detail_resolution, age=age,
+        min_evidence=MIN_EVIDENCE if auto else None, progress=progress,
+    )  # fmt: skip
+    if auto and result.evidence < MIN_EVIDENCE:
+        reason = (
+            f"the photo is sharp, but its fine shading is not explained by skin relief "
+            f"(evidence {result.evidence:.2f} < {MIN_EVIDENCE:.2f}): Detailed3DMM"
+        )
+        return "model", reason, result.displacement_mm, []
+    return "image", f"{reason} (evidence {result.evidence:.2f})", result.displacement_mm, result.notes
 
 
 def _model_detail(age: float, resolution: int) -> npt.NDArray[np.float32]:
@@ -155,9 +184,15 @@ def reconstruct(
     quality = estimate_quality(photo, landmarks)
     path, reason = _detail_path(s, quality)
     age = DEFAULT_AGE if s.age is None else float(s.age)
-    displacement = _model_detail(age, s.detail_resolution)
+    detail_notes: list[str] = []
+    if path == "image":
+        path, reason, displacement, detail_notes = _image_detail(
+            head, fit, photo, albedo, landmarks, age, s, reason, lambda f, m: report(0.7 + 0.28 * f, m)
+        )
+    else:
+        displacement = _model_detail(age, s.detail_resolution)
     seconds["detail"] = time.perf_counter() - t
-    notes = [*photo.notes, *landmarks.notes, *fit.notes, *model_notes, *albedo.notes]
+    notes = [*photo.notes, *landmarks.notes, *fit.notes, *model_notes, *albedo.notes, *detail_notes]
     if focal is None:
         notes.append(f"no focal length in the file: estimated {fit.camera.fov_degrees:.0f} degrees of view")
     seconds["total"] = time.perf_counter() - t0

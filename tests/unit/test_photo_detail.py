@@ -16,6 +16,7 @@ from furrow.heads.default import load_default_head
 from furrow.io.head_mesh import vertex_normals
 from furrow.photo import detect_landmarks, load_photo
 from furrow.photo.detail import (
+    MIN_EVIDENCE,
     ShadingModel,
     _blur,
     detail_from_image,
@@ -164,6 +165,7 @@ def test_recovers_a_known_map_from_a_photo_rendered_through_the_model(grace: dic
     moved = band(result.displacement_mm - start.displacement_mm)
     needed = truth_band - band(start.displacement_mm)
     # Measured: residual 0.023 -> 0.016, change/needed correlation 0.93, band error 0.102 -> 0.038 mm.
+    assert start.evidence > MIN_EVIDENCE  # the photo's fine shading is relief: the automatic path reads it
     assert result.shading_error_after < 0.8 * result.shading_error_before
     assert float(np.corrcoef(moved.numpy(), needed.numpy())[0, 1]) > 0.8
     assert rmse(result.displacement_mm) < 0.5 * rmse(start.displacement_mm)
@@ -206,3 +208,34 @@ def test_expression_creased_skin_is_no_evidence(grace: dict[str, Any]) -> None:
     assert inside.any() and np.all(out.weight[inside] == 0)
     assert np.array_equal(out.weight[outside], data.weight[outside])
     assert out.seen[110:130, 70:90].max() == 0.0
+
+
+def test_automatic_gate_keeps_the_model_where_the_shading_is_not_relief(grace: dict[str, Any]) -> None:
+    """Grace Hopper's photo: her fine shading does not follow the model's relief (evidence -0.01),
+    so the gated path returns the detail model's own map, and says why; forced, it fits."""
+    from furrow.details import DetailIdentity
+    from furrow.details.detailed3dmm import Detailed3DMMSource
+
+    args = (grace["head"], grace["fit"], grace["photo"], grace["albedo"], grace["landmarks"], SIZE)
+    gated = detail_from_image(*args, min_evidence=MIN_EVIDENCE, steps=10)
+    assert gated.evidence < MIN_EVIDENCE
+    assert any("not explained by skin relief" in n for n in gated.notes)
+    source = Detailed3DMMSource(head=grace["head"], precision="float32")
+    source.prepare(DetailIdentity(age=40.0), SIZE)
+    model_map = source.frames(torch.zeros(1, 52))[0].numpy()
+    np.testing.assert_allclose(gated.displacement_mm, model_map, atol=1e-6)
+    forced = detail_from_image(*args, steps=10)
+    assert np.abs(forced.displacement_mm - model_map).max() > 1e-3
+
+
+def test_pipeline_runs_the_path_the_artist_picks() -> None:
+    from furrow.photo.pipeline import PhotoSettings, reconstruct
+
+    head = load_default_head()
+    small = {"albedo_resolution": 256, "detail_resolution": 256, "photometric": None}
+    image = reconstruct(head, sample_photo("grace_hopper"), PhotoSettings(detail="image", **small))
+    assert (image.detail_path, image.detail_reason.split(" (")[0]) == ("image", "chosen by the user")
+    assert any("detail from the photo" in n for n in image.notes)
+    auto = reconstruct(head, sample_photo("grace_hopper"), PhotoSettings(**small))
+    assert auto.quality.sharp and auto.detail_path == "model" and "evidence" in auto.detail_reason
+    assert np.abs(image.displacement_mm - auto.displacement_mm).max() > 1e-3
