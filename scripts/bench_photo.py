@@ -7,7 +7,8 @@ Each run is furrow.photo.pipeline.reconstruct on one photo in a fresh process (s
 MediaPipe's graph and the head's UV layout are built inside the timing, as for an artist's first
 photo), plus the same in a warm process (a second photo in the same worker). Reports the median
 over --runs of: landmarks, fit (landmarks), photometric refinement (with its albedo projections,
-the last at 1024 px; ``--no-photometric``: the albedo alone), detail (1024 px), total, and
+the last at 1024 px; ``--no-photometric``: the albedo alone), detail (1024 px, ``--detail``
+auto, model or image), total, and
 the process's peak RSS. Prints a markdown table with the machine and its load average.
 """
 
@@ -35,7 +36,9 @@ head = load_default_head()
 load = time.perf_counter() - t0
 out = []
 from furrow.photo.pipeline import PhotoSettings
-settings = PhotoSettings() if sys.argv[3] == "1" else PhotoSettings(photometric=None)
+settings = PhotoSettings(detail=sys.argv[4])
+if sys.argv[3] != "1":
+    settings.photometric = None
 for name in sys.argv[1].split(","):
     r = reconstruct(head, sample_photo(name), settings)
     out.append({"photo": name, **r.seconds})
@@ -44,10 +47,12 @@ print(json.dumps({"load": load, "runs": out, "peak_rss_mb": rss}))
 """
 
 
-def run_child(photos: list[str], threads: int, photometric: bool = True) -> dict[str, object]:
+def run_child(
+    photos: list[str], threads: int, photometric: bool = True, detail: str = "auto"
+) -> dict[str, object]:
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONPATH": str(ROOT)}
     proc = subprocess.run(
-        [sys.executable, "-c", CHILD, ",".join(photos), str(threads), "1" if photometric else "0"],
+        [sys.executable, "-c", CHILD, ",".join(photos), str(threads), "1" if photometric else "0", detail],
         capture_output=True, text=True, env=env, cwd=ROOT, check=True,
     )  # fmt: skip
     result: dict[str, object] = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -63,6 +68,9 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", type=Path)
     parser.add_argument("--no-photometric", action="store_true", help="the landmark fit alone")
+    parser.add_argument(
+        "--detail", choices=["auto", "model", "image"], default="auto", help="the detail path (default auto)"
+    )
     args = parser.parse_args()
     steps = ("landmarks", "fit", "photometric", "albedo", "detail", "total")
     rows: dict[str, dict[str, list[float]]] = {}
@@ -71,7 +79,7 @@ def main() -> int:
         for name in SAMPLES:
             # cold: this photo first in a fresh process; warm: the same photo again after another one
             other = next(n for n in SAMPLES if n != name)
-            result = run_child([name, other, name], args.threads, not args.no_photometric)
+            result = run_child([name, other, name], args.threads, not args.no_photometric, args.detail)
             runs = result["runs"]
             assert isinstance(runs, list)
             for label, run in (("cold", runs[0]), ("warm", runs[2])):
@@ -81,7 +89,8 @@ def main() -> int:
             peak.append(float(result["peak_rss_mb"]))  # type: ignore[arg-type]
     load = os.getloadavg()[0]
     print(
-        f"{cpu_name()}, {args.threads} torch threads, load average {load:.1f}; median of {args.runs} runs\n"
+        f"{cpu_name()}, {args.threads} torch threads, detail {args.detail}, load average {load:.1f}; "
+        f"median of {args.runs} runs\n"
     )
     print("| photo | landmarks (s) | fit (s) | photometric (s) | albedo (s) | detail (s) | total (s) |")
     print("|---|---|---|---|---|---|---|")

@@ -13,7 +13,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -138,6 +140,15 @@ def _model_detail(age: float, resolution: int) -> npt.NDArray[np.float32]:
     return out
 
 
+def _preload_optimiser() -> None:
+    """torch.optim's first optimiser imports torch._dynamo (~1.3 s on 2 cores): started here, it
+    loads while MediaPipe and the landmark fit run, ready for the photometric refinement."""
+    import importlib
+
+    if "torch._dynamo" not in sys.modules:
+        threading.Thread(target=importlib.import_module, args=("torch._dynamo",), daemon=True).start()
+
+
 def reconstruct(
     head: HeadModel,
     image: str | Path | bytes | npt.NDArray[np.uint8],
@@ -148,6 +159,8 @@ def reconstruct(
     s = settings or PhotoSettings()
     _check_detail_choice(s.detail)  # a bad choice fails before the work
     report = progress or (lambda f, m: None)
+    if s.photometric is not None and s.photometric.rounds > 0:
+        _preload_optimiser()
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
     report(0.0, "reading the photo")
