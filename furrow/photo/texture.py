@@ -42,6 +42,16 @@ MIRROR_WEIGHT = 0.6  # the mirror side's evidence counts this much
 HAIR_LUMA = 0.55  # forehead texels darker than this fraction of the cheeks' skin are taken as hair
 FEATHER = 0.08  # the photo's weight ramps up over this fraction of the face's size inside the mask
 SHADING_FLOOR = 0.25  # shading below this fraction of the face's median is not divided out fully
+# Glasses: in an ellipsoid about each eye (EYE_ZONE_MM across: frames reach the temples, but
+# not down to the nasolabial folds), albedo far darker than the skin's median (frames:
+# Grace Hopper's are 0.02-0.035 of it; dark brows on light skin ~0.3) or far less warm (lens glare,
+# metal rims, the eyeball seen through the lids) is not skin. Grown by GLASSES_GROW_MM, it is
+# filled from the skin around it. Farther out, dark albedo is left alone: a fold's deep shadow
+# filled in looks worse than the shadow.
+EYE_ZONE_MM = (50.0, 50.0, 28.0)  # x (across), y (depth), z (up) radii
+NEAR_BLACK = 0.1
+LESS_WARM = 0.5  # x the skin's median (R - B) / (R + G + B)
+GLASSES_GROW_MM = 2.0
 
 
 @dataclass
@@ -421,6 +431,57 @@ def view_texels(
     )  # fmt: skip
 
 
+def _divide_shading(
+    basis: F64, colour: F64, good: npt.NDArray[np.bool_], weight: F64, notes: list[str]
+) -> tuple[F64, F64, F64]:
+    """SH lighting fitted on ``good`` texels (robust: two passes), and the albedo it leaves:
+    (lighting (9, 3), albedo (N, 3), the face's median shading (3,))."""
+    if good.sum() < 200:
+        notes.append("too little of the face is visible to estimate the lighting; shading is left in")
+        lighting = np.zeros((9, 3))
+        lighting[0] = colour[weight > 0].mean(axis=0) / 0.282095 if (weight > 0).any() else 0.5
+    else:
+        sel = good.copy()
+        for _ in range(2):
+            lighting, *_ = np.linalg.lstsq(basis[sel], colour[sel], rcond=None)
+            resid = np.abs(colour - basis @ lighting).sum(axis=1)
+            sel = good & (resid < 3.0 * np.median(resid[good]))
+    shading = basis @ lighting  # (N, 3), includes the mean albedo
+    reference = np.median(shading[good], axis=0) if good.any() else np.ones(3)
+    relative = np.maximum(shading / np.maximum(reference, 1e-6), SHADING_FLOOR)
+    return lighting, colour / relative, np.asarray(reference, np.float64)
+
+
+def _glasses(
+    head: HeadModel, albedo: F64, weight: F64, layout: _Layout, resolution: int
+) -> npt.NDArray[np.bool_]:
+    """Seen texels near the eyes that are not skin (``EYE_ZONE_MM``, ``NEAR_BLACK``, ``LESS_WARM``), grown."""
+    from scipy.ndimage import binary_dilation
+
+    seen = weight > 0.3
+    eyes = head.parts.get("eyes")
+    if seen.sum() < 50 or eyes is None or len(eyes) == 0:
+        return np.zeros(len(albedo), bool)
+    eye_v = head.vertices[eyes].astype(np.float64)
+    centres = [eye_v[eye_v[:, 0] < 0].mean(axis=0), eye_v[eye_v[:, 0] >= 0].mean(axis=0)]
+    points = _texel_points(head, layout.raster, layout.index, head.vertices.astype(np.float64))
+    near = np.zeros(len(points), bool)
+    for c in centres:
+        if np.isfinite(c).all():
+            near |= np.linalg.norm((points - c) / (np.array(EYE_ZONE_MM) / 1000.0), axis=1) < 1.0
+    luma = albedo @ np.array([0.2126, 0.7152, 0.0722])
+    warmth = (albedo[:, 0] - albedo[:, 2]) / np.maximum(albedo.sum(axis=1), 1e-6)
+    skin_luma, skin_warmth = float(np.median(luma[seen])), float(np.median(warmth[seen]))
+    odd = (luma < NEAR_BLACK * skin_luma) | (warmth < LESS_WARM * skin_warmth)
+    grid = np.zeros(resolution * resolution, bool)
+    grid[layout.index[seen & near & odd]] = True
+    # The UV square spans ~0.5 m of the head: texels per mm = resolution / 500.
+    steps = max(1, round(GLASSES_GROW_MM * resolution / 500.0))
+    grown = binary_dilation(grid.reshape(resolution, resolution), iterations=steps).reshape(-1)
+    out: npt.NDArray[np.bool_] = grown[layout.index] & near & (weight > 0)
+    return out
+
+
 def project_albedo(
     head: HeadModel,
     fit: FitResult,
@@ -436,24 +497,21 @@ def project_albedo(
     weight = np.where(view.visible, np.clip((view.facing - 0.15) / 0.35, 0.0, 1.0) ** 2 * view.feather, 0.0)
     weight *= _not_hair(head, layout, colour, weight, resolution)
 
-    # Lighting: colour = mean albedo x SH shading, fitted on well-seen texels (robust: two passes).
+    # Lighting: colour = mean albedo x SH shading, fitted on well-seen texels (robust: two passes),
+    # then again without what is not skin near the eyes (glasses), found through the first albedo.
     basis = sh_basis(n)
-    good = weight > 0.5
     notes: list[str] = []
-    if good.sum() < 200:
-        notes.append("too little of the face is visible to estimate the lighting; shading is left in")
-        lighting = np.zeros((9, 3))
-        lighting[0] = colour[weight > 0].mean(axis=0) / 0.282095 if (weight > 0).any() else 0.5
-    else:
-        sel = good.copy()
-        for _ in range(2):
-            lighting, *_ = np.linalg.lstsq(basis[sel], colour[sel], rcond=None)
-            resid = np.abs(colour - basis @ lighting).sum(axis=1)
-            sel = good & (resid < 3.0 * np.median(resid[good]))
-    shading = basis @ lighting  # (N, 3), includes the mean albedo
-    reference = np.median(shading[good], axis=0) if good.any() else np.ones(3)
-    relative = np.maximum(shading / np.maximum(reference, 1e-6), SHADING_FLOOR)
-    albedo = colour / relative
+    lighting, albedo, reference = _divide_shading(basis, colour, weight > 0.5, weight, notes)
+    dropped = _glasses(head, albedo, weight, layout, resolution)
+    if dropped.any():
+        weight = np.where(dropped, 0.0, weight)
+        lighting, albedo, reference = _divide_shading(basis, colour, weight > 0.5, weight, [])
+        share = float(dropped.sum()) / max(int((weight > 0.5).sum() + dropped.sum()), 1)
+        if share > 0.002:
+            notes.append(
+                f"{100 * share:.1f}% of the seen face near the eyes is not skin (glasses, or the eyes "
+                "through the lids): filled from the skin around it"
+            )
 
     # Mirror: texels the photo did not see well take their mirror image's colour.
     mirror_pos = np.searchsorted(layout.index, layout.mirror)

@@ -86,3 +86,59 @@ def test_skin_layout_is_kept_on_disk_and_rebuilt_when_damaged(tmp_path, monkeypa
     again = texture.skin_layout(head, 128)
     np.testing.assert_array_equal(again.index, built.index)
     assert texture._load_layout(files[0], 128) is not None  # replaced by a good one
+
+
+def test_glasses_frames_are_not_painted_into_the_albedo() -> None:
+    """The astronaut with black frames drawn around her eyes (and a bridge): the skin under the
+    frames takes its colour from the skin around it, not the frames' black; away from the eyes
+    (the nasolabial folds' shadows) nothing is dropped."""
+    from PIL import Image, ImageDraw
+
+    from furrow.photo.landmarks import MP_EYE_RINGS
+    from furrow.photo.texture import view_texels
+
+    head = load_default_head()
+    clean = load_photo(sample_photo("astronaut"))
+    lm = detect_landmarks(clean)
+    fit = fit_landmarks(head, lm)
+    img = Image.fromarray(clean.rgb.copy())
+    draw = ImageDraw.Draw(img)
+    width = max(3, round(lm.face_size / 25))
+    centres = []
+    for ring in MP_EYE_RINGS:
+        pts = lm.points[list(ring), :2].astype(np.float64)
+        c = pts.mean(axis=0)
+        centres.append(c)
+        frame = c + 1.7 * (pts - c) + np.array([0.0, -0.05 * lm.face_size])
+        draw.line([tuple(p) for p in [*frame, frame[0]]], fill=(5, 5, 5), width=width)
+    bridge = [
+        centres[0] + np.array([0.1, -0.06]) * lm.face_size,
+        centres[1] - np.array([0.1, 0.06]) * lm.face_size,
+    ]
+    draw.line([tuple(p) for p in bridge], fill=(5, 5, 5), width=width)
+    framed = load_photo(np.asarray(img))
+
+    res = 512
+    before = view_texels(head, fit, clean, lm, res)
+    after = view_texels(head, fit, framed, lm, res)
+    painted = before.visible & (np.abs(after.colour - before.colour).sum(axis=1) > 0.1)
+    assert painted.sum() > 200  # the frames cover a few hundred texels
+    index = before.layout.index[painted]
+    a_clean = project_albedo(head, fit, clean, lm, resolution=res)
+    a_framed = project_albedo(head, fit, framed, lm, resolution=res)
+    luma = np.array([0.2126, 0.7152, 0.0722])
+    lc = a_clean.image.reshape(-1, 3)[index] @ luma
+    lf = a_framed.image.reshape(-1, 3)[index] @ luma
+    # Under the frames: the framed albedo's luminance against the clean one's (measured 0.85; black ~0.1).
+    ratio = float(np.median(lf / np.maximum(lc, 1e-6)))
+    assert ratio > 0.6
+    assert any("not skin" in n for n in a_framed.notes)
+    # Away from the eyes the albedo is the clean photo's own (the frames changed nothing there).
+    far = np.ones(res * res, bool)
+    far[index] = False
+    far &= a_clean.seen.reshape(-1) > 0.5
+    rows = np.arange(res * res) // res
+    far &= rows > res * 0.45  # below the eyes: nose, mouth, nasolabial folds
+    # (The lighting is fitted without the frames, so the rest of the face keeps its colour.)
+    diff = np.abs(a_framed.image.reshape(-1, 3)[far] - a_clean.image.reshape(-1, 3)[far]).max(axis=1)
+    assert np.median(diff) < 0.01 and np.percentile(diff, 99) < 0.03
