@@ -193,7 +193,8 @@ class SynthRenderer:
             self.detail_scale = disp.inputs["Scale"]
             self.detail_scale.default_value = 0.0
             mat.node_tree.links.new(tex.outputs["Color"], disp.inputs["Height"])
-            mat.node_tree.links.new(disp.outputs["Displacement"], nodes["Material Output"].inputs["Displacement"])
+            output = nodes["Material Output"]
+            mat.node_tree.links.new(disp.outputs["Displacement"], output.inputs["Displacement"])
             mat.displacement_method = "BUMP"
             me.materials.append(mat)
 
