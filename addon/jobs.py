@@ -85,6 +85,16 @@ class JobManager:
             self._config = config
         return self.client
 
+    def prewarm(self, context: bpy.types.Context, name: str) -> None:
+        """Let the worker load what job ``name`` needs while a file browser is open (a head start
+        only: any failure is the job's to report when it runs)."""
+        if self.busy:
+            return
+        try:
+            self._client(context).prewarm(name)
+        except Exception:  # never in the artist's way: the job reports its own failures
+            pass
+
     def start(self, context: bpy.types.Context, name: str, params: dict[str, Any]) -> Job:
         device = preferences.get(context).device.lower()
         return self._client(context).start(name, params, device=device)
@@ -182,12 +192,15 @@ class JobOperator(bpy.types.Operator):
         return self._conclude(context, job)
 
     browse_first: ClassVar[bool] = False  # with no ``filepath`` yet, the file browser opens first
+    prewarm: ClassVar[bool] = False  # the worker loads what the job needs while the browser is open
 
     def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> OpResult:
         if context.window is None:
             return self.execute(context)
         if self.browse_first and not getattr(self, "filepath", "") and context.window_manager is not None:
             self._modal_after_browser = True  # execute runs when the artist confirms a file
+            if self.prewarm:
+                manager.prewarm(context, self.job_name)
             context.window_manager.fileselect_add(self)
             return {"RUNNING_MODAL"}
         return self._go_modal(context)

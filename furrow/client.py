@@ -28,6 +28,7 @@ from .protocol import (
     Cancelled,
     Error,
     Message,
+    Prewarm,
     Progress,
     ProtocolError,
     Ready,
@@ -236,6 +237,17 @@ class WorkerClient:
         self.job = Job(job_id, name, dict(params or {}), job_dir)
         self._send(Run(job_id, name, self.job.params, str(job_dir), device))
         return self.job
+
+    def prewarm(self, name: str) -> None:
+        """Start the worker if it is not running and let it load what job ``name`` needs while the
+        artist chooses the input (a file browser is open); never raises: it is only a head start."""
+        try:
+            if not self.alive:
+                self._forget_process()
+                self._proc = self._spawn()
+            self._send(Prewarm(name))
+        except OSError:
+            pass
 
     def cancel(self) -> None:
         """Ask the running job to stop; it is killed if it does not within ``cancel_grace``."""

@@ -42,6 +42,15 @@ class Cancel:
 
 
 @dataclass(frozen=True)
+class Prewarm:
+    """Load what job ``job`` will need (imports, caches) on a background thread, while the artist
+    is still choosing its input; no reply, and nothing if the worker has no prewarm for it."""
+
+    TYPE: ClassVar[str] = "prewarm"
+    job: str
+
+
+@dataclass(frozen=True)
 class Shutdown:
     """Exit the worker once the current job (if any) is over."""
 
@@ -106,9 +115,9 @@ class Cancelled:
     job_id: str
 
 
-Message = Union[Run, Cancel, Shutdown, Ready, Progress, Result, Error, Cancelled]
+Message = Union[Run, Cancel, Prewarm, Shutdown, Ready, Progress, Result, Error, Cancelled]
 _TYPES: dict[str, type[Any]] = {
-    cls.TYPE: cls for cls in (Run, Cancel, Shutdown, Ready, Progress, Result, Error, Cancelled)
+    cls.TYPE: cls for cls in (Run, Cancel, Prewarm, Shutdown, Ready, Progress, Result, Error, Cancelled)
 }
 FINAL_TYPES = (Result, Error, Cancelled)
 

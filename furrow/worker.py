@@ -25,6 +25,7 @@ from .protocol import (
     Cancelled,
     Error,
     Message,
+    Prewarm,
     Progress,
     ProtocolError,
     Ready,
@@ -75,6 +76,9 @@ class Worker:
                 msg = decode(line)
             except ProtocolError as exc:
                 print(f"furrow worker: ignoring bad request: {exc}", file=sys.stderr)
+                continue
+            if isinstance(msg, Prewarm):
+                jobs.start_prewarm(msg.job)
                 continue
             if isinstance(msg, Cancel):
                 self._cancelled.add(msg.job_id)

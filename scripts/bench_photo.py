@@ -8,8 +8,9 @@ MediaPipe's graph and the head's UV layout are built inside the timing, as for a
 photo), plus the same in a warm process (a second photo in the same worker). Reports the median
 over --runs of: landmarks, fit (landmarks), photometric refinement (with its albedo projections,
 the last at 1024 px; ``--no-photometric``: the albedo alone), detail (1024 px, ``--detail``
-auto, model or image), total, and
-the process's peak RSS. Prints a markdown table with the machine and its load average.
+auto, model or image), total, and the process's peak RSS. ``--prewarm S``: the cold photo
+starts after the worker's prewarm (what Head from Photo starts when its file browser opens) had
+S seconds. Prints a markdown table with the machine and its load average.
 """
 
 from __future__ import annotations
@@ -39,6 +40,10 @@ from furrow.photo.pipeline import PhotoSettings
 settings = PhotoSettings(detail=sys.argv[4])
 if sys.argv[3] != "1":
     settings.photometric = None
+if float(sys.argv[5]) > 0:  # the artist picks the file while the worker prewarms
+    from furrow import jobs
+    jobs.start_prewarm("head_from_photo")
+    time.sleep(float(sys.argv[5]))
 for name in sys.argv[1].split(","):
     r = reconstruct(head, sample_photo(name), settings)
     out.append({"photo": name, **r.seconds})
@@ -48,11 +53,12 @@ print(json.dumps({"load": load, "runs": out, "peak_rss_mb": rss}))
 
 
 def run_child(
-    photos: list[str], threads: int, photometric: bool = True, detail: str = "auto"
+    photos: list[str], threads: int, photometric: bool = True, detail: str = "auto", prewarm: float = 0.0
 ) -> dict[str, object]:
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONPATH": str(ROOT)}
     proc = subprocess.run(
-        [sys.executable, "-c", CHILD, ",".join(photos), str(threads), "1" if photometric else "0", detail],
+        [sys.executable, "-c", CHILD, ",".join(photos), str(threads), "1" if photometric else "0", detail,
+         str(prewarm)],
         capture_output=True, text=True, env=env, cwd=ROOT, check=True,
     )  # fmt: skip
     result: dict[str, object] = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -69,6 +75,10 @@ def main() -> int:
     parser.add_argument("--json", type=Path)
     parser.add_argument("--no-photometric", action="store_true", help="the landmark fit alone")
     parser.add_argument(
+        "--prewarm", type=float, default=0.0, metavar="S",
+        help="cold runs start after the worker's prewarm had S seconds (a file browser open)",
+    )  # fmt: skip
+    parser.add_argument(
         "--detail", choices=["auto", "model", "image"], default="auto", help="the detail path (default auto)"
     )
     args = parser.parse_args()
@@ -79,7 +89,9 @@ def main() -> int:
         for name in SAMPLES:
             # cold: this photo first in a fresh process; warm: the same photo again after another one
             other = next(n for n in SAMPLES if n != name)
-            result = run_child([name, other, name], args.threads, not args.no_photometric, args.detail)
+            result = run_child(
+                [name, other, name], args.threads, not args.no_photometric, args.detail, args.prewarm
+            )
             runs = result["runs"]
             assert isinstance(runs, list)
             for label, run in (("cold", runs[0]), ("warm", runs[2])):
@@ -89,7 +101,8 @@ def main() -> int:
             peak.append(float(result["peak_rss_mb"]))  # type: ignore[arg-type]
     load = os.getloadavg()[0]
     print(
-        f"{cpu_name()}, {args.threads} torch threads, detail {args.detail}, load average {load:.1f}; "
+        f"{cpu_name()}, {args.threads} torch threads, detail {args.detail}, prewarm {args.prewarm:g} s, "
+        f"load average {load:.1f}; "
         f"median of {args.runs} runs\n"
     )
     print("| photo | landmarks (s) | fit (s) | photometric (s) | albedo (s) | detail (s) | total (s) |")

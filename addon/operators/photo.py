@@ -111,6 +111,7 @@ class FURROW_OT_head_from_photo(JobOperator):
     bl_label = "Head from Photo"
     job_name = "head_from_photo"
     browse_first = True
+    prewarm = True  # MediaPipe, torch and the skin layouts load while the artist picks the photo
 
     filepath: StringProperty(  # type: ignore[valid-type]
         name="Photo", description="A photo of a face: JPEG, PNG, WebP or TIFF", subtype="FILE_PATH"

@@ -7,6 +7,8 @@ theirs first runs, so the worker starts without loading torch.
 from __future__ import annotations
 
 import importlib
+import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,6 +66,30 @@ REGISTRY: dict[str, str] = {
     "bake_details": ".details:bake_details",
     "head_from_photo": ".photo:head_from_photo",
 }
+
+
+# job name -> "module:function" that loads what the job's first run would (see ``start_prewarm``).
+PREWARM: dict[str, str] = {
+    "head_from_photo": ".photo:prewarm",
+}
+
+
+def start_prewarm(name: str) -> bool:
+    """Run job ``name``'s prewarm on a daemon thread; False if it has none. Python's import lock
+    makes a job that starts meanwhile wait for a module half-loaded, never see it half-made."""
+    target = PREWARM.get(name)
+    if target is None:
+        return False
+    module_name, _, attr = target.partition(":")
+
+    def run() -> None:
+        try:
+            getattr(importlib.import_module(module_name, __name__), attr)()
+        except Exception as exc:  # only a lost head start: the job loads the same itself
+            print(f"furrow worker: prewarm for {name} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+
+    threading.Thread(target=run, name=f"furrow-prewarm-{name}", daemon=True).start()
+    return True
 
 
 def resolve(name: str) -> JobFn:

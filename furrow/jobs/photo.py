@@ -90,3 +90,11 @@ def head_from_photo(params: dict[str, Any], ctx: JobContext) -> JobOutput:
             "seconds": result.seconds,
         },
     )
+
+
+def prewarm() -> None:
+    """What the first photo would load: MediaPipe, torch's optimiser machinery, the default head
+    and its skin layouts (``furrow.photo.pipeline.warm_up``)."""
+    from ..photo.pipeline import warm_up
+
+    warm_up()

@@ -149,6 +149,21 @@ def _preload_optimiser() -> None:
         threading.Thread(target=importlib.import_module, args=("torch._dynamo",), daemon=True).start()
 
 
+def warm_up(head: HeadModel | None = None) -> None:
+    """Load what the first photo of a session would (MediaPipe, torch._dynamo, the head, its
+    skin layouts from disk): ~2-3 s that a worker can spend while the artist picks the photo."""
+    import importlib
+
+    from ..heads.default import load_default_head
+    from .texture import skin_layout
+
+    importlib.import_module("mediapipe.python.solutions.face_mesh")
+    importlib.import_module("torch._dynamo")
+    head = head or load_default_head()
+    for size in (ROUND_ALBEDO_PX, ALBEDO_RESOLUTION):
+        skin_layout(head, size)
+
+
 def reconstruct(
     head: HeadModel,
     image: str | Path | bytes | npt.NDArray[np.uint8],

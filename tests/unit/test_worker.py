@@ -229,3 +229,28 @@ def test_error_events_carry_the_job_id(client: WorkerClient) -> None:
     client.wait(timeout=60)
     final = job.events[-1]
     assert isinstance(final, Error) and final.job_id == job.job_id
+
+
+def _maps(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/maps").read_text()
+    except OSError:
+        return ""
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").is_file(), reason="reads the worker's memory map (Linux)")
+def test_prewarm_loads_the_photo_job_s_libraries_in_the_background(client: WorkerClient) -> None:
+    """Head from Photo's browser asks the worker to prewarm: MediaPipe's native library is mapped
+    into the worker while no job runs, jobs still run meanwhile, and an unknown name is ignored."""
+    client.prewarm("no_such_job")
+    client.start("exercise", {"steps": 2, "step_seconds": 0.01})
+    assert client.wait(timeout=60).state == "done"
+    pid = client.pid
+    assert pid is not None and "mediapipe" not in _maps(pid)  # the worker starts without it
+    client.prewarm("head_from_photo")
+    client.start("exercise", {"steps": 2, "step_seconds": 0.01})  # not blocked by the prewarm
+    assert client.wait(timeout=60).state == "done"
+    end = time.monotonic() + 120
+    while "mediapipe" not in _maps(pid) and time.monotonic() < end:
+        time.sleep(0.2)
+    assert "mediapipe" in _maps(pid) and client.pid == pid
