@@ -150,18 +150,26 @@ def _preload_optimiser() -> None:
 
 
 def warm_up(head: HeadModel | None = None) -> None:
-    """Load what the first photo of a session would (MediaPipe, torch._dynamo, the head, its
-    skin layouts from disk): ~2-3 s that a worker can spend while the artist picks the photo."""
+    """Load what the first photo of a session would (MediaPipe, torch._dynamo, scipy's solvers, the
+    head, its skin layouts from disk, torch's first backward pass): ~2-3 s that a worker can spend
+    while the artist picks the photo."""
     import importlib
 
-    from ..heads.default import load_default_head
-    from .texture import skin_layout
+    import torch
 
-    importlib.import_module("mediapipe.python.solutions.face_mesh")
-    importlib.import_module("torch._dynamo")
+    from ..heads.default import load_default_head
+    from .texture import _eye_zone, skin_layout
+
+    for name in ("mediapipe.python.solutions.face_mesh", "torch._dynamo", "scipy.optimize", "scipy.ndimage"):
+        importlib.import_module(name)
     head = head or load_default_head()
     for size in (ROUND_ALBEDO_PX, ALBEDO_RESOLUTION):
-        skin_layout(head, size)
+        _eye_zone(head, skin_layout(head, size))
+    # torch's first backward pass and optimiser step (its engine and kernels start up).
+    p = torch.zeros(64, requires_grad=True)
+    opt = torch.optim.Adam([p], lr=0.1)
+    (p * p).sum().backward()  # type: ignore[no-untyped-call]
+    opt.step()
 
 
 def reconstruct(

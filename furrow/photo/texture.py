@@ -120,6 +120,7 @@ class _Layout:
     raster: Raster
     index: npt.NDArray[np.int64]  # flat texel ids on skin
     mirror: npt.NDArray[np.int64]  # for each of ``index``: the flat id of the mirror-image texel
+    eye_zone: npt.NDArray[np.bool_] | None = None  # texels near the eyes (``_eye_zone``), on first use
 
 
 _LAYOUTS: dict[tuple[int, int], tuple[weakref.ref[HeadModel], _Layout]] = {}
@@ -452,6 +453,22 @@ def _divide_shading(
     return lighting, colour / relative, np.asarray(reference, np.float64)
 
 
+def _eye_zone(head: HeadModel, layout: _Layout) -> npt.NDArray[np.bool_]:
+    """Texels of the neutral head inside the ``EYE_ZONE_MM`` ellipsoid about either eye (kept on
+    the layout: the same for every photo of the head)."""
+    if layout.eye_zone is None:
+        near = np.zeros(len(layout.index), bool)
+        eyes = head.parts.get("eyes")
+        if eyes is not None and len(eyes) > 0:
+            eye_v = head.vertices[eyes].astype(np.float64)
+            points = _texel_points(head, layout.raster, layout.index, head.vertices.astype(np.float64))
+            for c in (eye_v[eye_v[:, 0] < 0].mean(axis=0), eye_v[eye_v[:, 0] >= 0].mean(axis=0)):
+                if np.isfinite(c).all():
+                    near |= np.linalg.norm((points - c) / (np.array(EYE_ZONE_MM) / 1000.0), axis=1) < 1.0
+        layout.eye_zone = near
+    return layout.eye_zone
+
+
 def _glasses(
     head: HeadModel, albedo: F64, weight: F64, layout: _Layout, resolution: int
 ) -> npt.NDArray[np.bool_]:
@@ -459,16 +476,9 @@ def _glasses(
     from scipy.ndimage import binary_dilation
 
     seen = weight > 0.3
-    eyes = head.parts.get("eyes")
-    if seen.sum() < 50 or eyes is None or len(eyes) == 0:
+    near = _eye_zone(head, layout)
+    if seen.sum() < 50 or not near.any():
         return np.zeros(len(albedo), bool)
-    eye_v = head.vertices[eyes].astype(np.float64)
-    centres = [eye_v[eye_v[:, 0] < 0].mean(axis=0), eye_v[eye_v[:, 0] >= 0].mean(axis=0)]
-    points = _texel_points(head, layout.raster, layout.index, head.vertices.astype(np.float64))
-    near = np.zeros(len(points), bool)
-    for c in centres:
-        if np.isfinite(c).all():
-            near |= np.linalg.norm((points - c) / (np.array(EYE_ZONE_MM) / 1000.0), axis=1) < 1.0
     luma = albedo @ np.array([0.2126, 0.7152, 0.0722])
     warmth = (albedo[:, 0] - albedo[:, 2]) / np.maximum(albedo.sum(axis=1), 1e-6)
     skin_luma, skin_warmth = float(np.median(luma[seen])), float(np.median(warmth[seen]))
