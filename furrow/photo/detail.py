@@ -86,6 +86,7 @@ class ImageDetail:
     shading_error_after: float  # ... and at the end
     texels_used: int  # texels (at the generator's size) with a data term
     evidence: float  # how well the start's skin relief explains the photo's fine shading (-1 to 1)
+    fitted: bool  # False: below ``min_evidence``, the map is the detail model's own
     seconds: float
     notes: list[str] = field(default_factory=list)
 
@@ -509,6 +510,7 @@ def detail_from_image(
         shading_error_after=error_after,
         texels_used=int((data.weight > 0.02).sum()),
         evidence=evidence,
+        fitted=trusted,
         seconds=time.perf_counter() - t0,
         notes=notes,
     )

@@ -110,7 +110,7 @@ def _image_detail(
         head, fit, photo, albedo, landmarks, settings.detail_resolution, age=age,
         min_evidence=MIN_EVIDENCE if auto else None, progress=progress,
     )  # fmt: skip
-    if auto and result.evidence < MIN_EVIDENCE:
+    if not result.fitted:
         reason = (
             f"the photo is sharp, but its fine shading is not explained by skin relief "
             f"(evidence {result.evidence:.2f} < {MIN_EVIDENCE:.2f}): Detailed3DMM"
@@ -158,13 +158,13 @@ def warm_up(head: HeadModel | None = None) -> None:
     import torch
 
     from ..heads.default import load_default_head
-    from .texture import _eye_zone, skin_layout
+    from .texture import eye_zone, skin_layout
 
     for name in ("mediapipe.python.solutions.face_mesh", "torch._dynamo", "scipy.optimize", "scipy.ndimage"):
         importlib.import_module(name)
     head = head or load_default_head()
     for size in (ROUND_ALBEDO_PX, ALBEDO_RESOLUTION):
-        _eye_zone(head, skin_layout(head, size))
+        eye_zone(head, skin_layout(head, size))
     # torch's first backward pass and optimiser step (its engine and kernels start up).
     p = torch.zeros(64, requires_grad=True)
     opt = torch.optim.Adam([p], lr=0.1)

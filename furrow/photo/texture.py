@@ -120,7 +120,7 @@ class _Layout:
     raster: Raster
     index: npt.NDArray[np.int64]  # flat texel ids on skin
     mirror: npt.NDArray[np.int64]  # for each of ``index``: the flat id of the mirror-image texel
-    eye_zone: npt.NDArray[np.bool_] | None = None  # texels near the eyes (``_eye_zone``), on first use
+    eye_zone: npt.NDArray[np.bool_] | None = None  # texels near the eyes (``eye_zone``), on first use
 
 
 _LAYOUTS: dict[tuple[int, int], tuple[weakref.ref[HeadModel], _Layout]] = {}
@@ -175,7 +175,7 @@ def _save_layout(path: Path, layout: _Layout) -> None:
 
 def skin_layout(head: HeadModel, resolution: int) -> _Layout:
     """Per skin texel at ``resolution``: triangle, weights and mirror texel. Built once per head
-    and size (1.6 s at 1024 px) and kept on disk, so a new session loads it (~0.05 s)."""
+    and size (1.6 s at 1024 px) and kept on disk, so a new session loads it (~0.1 s)."""
     key = (id(head), resolution)
     if key in _LAYOUTS and _LAYOUTS[key][0]() is head:
         return _LAYOUTS[key][1]
@@ -453,7 +453,7 @@ def _divide_shading(
     return lighting, colour / relative, np.asarray(reference, np.float64)
 
 
-def _eye_zone(head: HeadModel, layout: _Layout) -> npt.NDArray[np.bool_]:
+def eye_zone(head: HeadModel, layout: _Layout) -> npt.NDArray[np.bool_]:
     """Texels of the neutral head inside the ``EYE_ZONE_MM`` ellipsoid about either eye (kept on
     the layout: the same for every photo of the head)."""
     if layout.eye_zone is None:
@@ -476,7 +476,7 @@ def _glasses(
     from scipy.ndimage import binary_dilation
 
     seen = weight > 0.3
-    near = _eye_zone(head, layout)
+    near = eye_zone(head, layout)
     if seen.sum() < 50 or not near.any():
         return np.zeros(len(albedo), bool)
     luma = albedo @ np.array([0.2126, 0.7152, 0.0722])
