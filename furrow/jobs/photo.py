@@ -46,6 +46,7 @@ def head_from_photo(params: dict[str, Any], ctx: JobContext) -> JobOutput:
     if not out_dir:
         raise JobInputError("no output folder was given")
     age = _number(params, "age", 1.0, 110.0)
+    fallback_age = _number(params, "fallback_age", 1.0, 110.0)
     focal = _number(params, "focal_px", 10.0, 1e6)
     sizes = {}
     for key in ("albedo_resolution", "detail_resolution"):
@@ -56,6 +57,7 @@ def head_from_photo(params: dict[str, Any], ctx: JobContext) -> JobOutput:
         detail_resolution=sizes["detail_resolution"],
         detail=str(params.get("detail") or "auto"),
         age=age,
+        fallback_age=DEFAULT_AGE if fallback_age is None else fallback_age,
         focal_px=focal,
         photometric=PhotometricSettings() if params.get("photometric", True) else None,
     )
@@ -67,7 +69,7 @@ def head_from_photo(params: dict[str, Any], ctx: JobContext) -> JobOutput:
         check_out_dir(Path(out_dir))  # before a minute of work, not after
         result = reconstruct(head, Path(image), settings, progress=lambda f, m: ctx.progress(0.9 * f, m))
         ctx.progress(0.92, "writing the head")
-        files = write_result(head, result, Path(out_dir), DEFAULT_AGE if age is None else age)
+        files = write_result(head, result, Path(out_dir))
     except PhotoError as exc:
         raise JobInputError(str(exc)) from None
     for note in result.notes:
@@ -86,6 +88,8 @@ def head_from_photo(params: dict[str, Any], ctx: JobContext) -> JobOutput:
             "landmark_error_px": fit.landmark_error_px,
             "detail_path": result.detail_path,
             "detail_reason": result.detail_reason,
+            "age": result.age,
+            "age_source": result.age_source,
             "quality": result.quality.as_dict(),
             "seconds": result.seconds,
         },

@@ -388,6 +388,60 @@ def optimise_latent(
     return w.detach()
 
 
+AGE_GRID = tuple(float(a) for a in range(20, 86, 5))  # years the estimate chooses from
+
+
+@dataclass
+class AgeEstimate:
+    """The detail model's age whose relief best explains the photo's fine shading."""
+
+    age: float
+    errors: dict[float, float]  # age -> weighted RMS shading residual of that age's map
+    texels: int
+
+
+def estimate_age(
+    head: HeadModel,
+    fit: FitResult,
+    photo: Photo,
+    albedo: Albedo,
+    landmarks: FaceLandmarks | None,
+    *,
+    ages: tuple[float, ...] = AGE_GRID,
+    seed: int = 0,
+    data: ShadingData | None = None,
+) -> AgeEstimate:
+    """The detail-identity age for the Detailed3DMM (DNPM's robust path needs one).
+
+    Each age's map in the photo's expression is shaded with the photo's light and compared with
+    its fine shading (``ShadingModel.error``); the age with the smallest residual wins. Unlike
+    fitting the latent, this only picks among maps the model makes, so shading that is not
+    relief cannot add blobs: at worst it picks a person a few years off. On 12 dev renders with
+    known detail (ages 19-85, fitted from landmarks) the pick correlated 0.6 with the true age
+    and lowered the detail error 0.0242 -> 0.0212 mm against a fixed 40. A degraded photo has no
+    fine shading to compare: the caller keeps the default there."""
+    from ..details import DetailIdentity
+    from ..details.detailed3dmm import identity_code, load_cached, weights_available
+
+    if not weights_available():
+        raise PhotoError("estimating the age needs the trained detail model (furrow/weights/details_v1.pt)")
+    model = load_cached()
+    size = model.cfg.resolution
+    if data is None:
+        data = shading_data(head, fit, photo, albedo, landmarks, size)
+    texels = int((data.weight > 0.02).sum())
+    if texels < 500:
+        raise PhotoError("too little skin is visible to estimate the age from the photo")
+    shading = ShadingModel(data)
+    noise = model.generator.make_noise(int(seed), batch=len(ages))
+    code = identity_code([DetailIdentity(age=float(a), seed=int(seed)) for a in ages])
+    expression = torch.from_numpy(np.asarray(fit.expression, np.float32))[None].expand(len(ages), -1)
+    with torch.no_grad():
+        maps = model.decode(model.ws(code, expression), noise)
+    errors = {float(a): shading.error(maps[i]) for i, a in enumerate(ages)}
+    return AgeEstimate(age=min(errors, key=lambda a: errors[a]), errors=errors, texels=texels)
+
+
 def detail_from_image(
     head: HeadModel,
     fit: FitResult,

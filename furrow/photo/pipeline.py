@@ -48,7 +48,8 @@ class PhotoSettings:
     albedo_resolution: int = ALBEDO_RESOLUTION
     detail_resolution: int = 1024
     detail: str = "auto"  # auto | image | model
-    age: float | None = None
+    age: float | None = None  # None: estimated from a sharp photo, else fallback_age
+    fallback_age: float = DEFAULT_AGE
     focal_px: float | None = None  # overrides EXIF
     fit: FitSettings = field(default_factory=FitSettings)
     photometric: PhotometricSettings | None = field(
@@ -65,6 +66,8 @@ class PhotoResult:
     quality: ImageQuality
     detail_path: str
     detail_reason: str
+    age: float  # the detail model's age: the artist's, the photo's estimate or DEFAULT_AGE
+    age_source: str  # how that age was chosen (in params.json)
     displacement_mm: npt.NDArray[np.float32]  # (R, R)
     notes: list[str]
     seconds: dict[str, float]
@@ -95,6 +98,34 @@ def _detail_path(settings: PhotoSettings, quality: ImageQuality) -> tuple[str, s
     if not weights_available():
         return "model", "the photo is sharp, but there is no trained detail model to read it with"
     return "image", "the photo is sharp: shape from shading in the DNPM latent"
+
+
+def _detail_age(
+    head: HeadModel, fit: FitResult, photo: Photo, albedo: Albedo, landmarks: FaceLandmarks,
+    settings: PhotoSettings, quality: ImageQuality,
+) -> tuple[float, str]:  # fmt: skip
+    """The detail model's age and how it was chosen: the artist's wins; a sharp photo's fine
+    shading picks one (``detail.estimate_age``); a degraded photo has none to go on."""
+    if settings.age is not None:
+        return float(settings.age), "given"
+    fallback = float(settings.fallback_age)
+    if not quality.sharp:
+        return fallback, "default: the photo is too degraded to estimate an age from"
+    from ..details.detailed3dmm import weights_available
+
+    if not weights_available():
+        return fallback, "default: no trained detail model to estimate an age with"
+    from .detail import estimate_age
+
+    try:
+        estimate = estimate_age(head, fit, photo, albedo, landmarks)
+    except PhotoError as exc:
+        return fallback, f"default: {exc}"
+    low, high = min(estimate.errors), max(estimate.errors)
+    return estimate.age, (
+        f"estimated from the photo's fine shading (the detail model's map at ages {low:.0f}-{high:.0f} "
+        f"that explains it best, over {estimate.texels} texels)"
+    )
 
 
 def _image_detail(
@@ -219,7 +250,9 @@ def reconstruct(
     t = time.perf_counter()
     quality = estimate_quality(photo, landmarks)
     path, reason = _detail_path(s, quality)
-    age = DEFAULT_AGE if s.age is None else float(s.age)
+    age, age_source = _detail_age(head, fit, photo, albedo, landmarks, s, quality)
+    if s.age is None and age_source.startswith("estimated"):
+        report(0.72, f"estimated age {age:.0f}")
     detail_notes: list[str] = []
     if path == "image":
         path, reason, displacement, detail_notes = _image_detail(
@@ -240,13 +273,15 @@ def reconstruct(
         quality=quality,
         detail_path=path,
         detail_reason=reason,
+        age=age,
+        age_source=age_source,
         displacement_mm=displacement,
         notes=list(dict.fromkeys(notes)),
         seconds=seconds,
     )
 
 
-def params_dict(head: HeadModel, r: PhotoResult, age: float) -> dict[str, Any]:
+def params_dict(head: HeadModel, r: PhotoResult) -> dict[str, Any]:
     return {
         "format": FORMAT,
         "version": VERSION,
@@ -261,7 +296,12 @@ def params_dict(head: HeadModel, r: PhotoResult, age: float) -> dict[str, Any]:
         "landmark_error_px": r.fit.landmark_error_px,
         "faces_found": r.landmarks.faces_found,
         "quality": r.quality.as_dict(),
-        "detail": {"path": r.detail_path, "reason": r.detail_reason, "age": age},
+        "detail": {
+            "path": r.detail_path,
+            "reason": r.detail_reason,
+            "age": r.age,
+            "age_source": r.age_source,
+        },
         "albedo": {
             "resolution": int(r.albedo.image.shape[0]),
             "seen_fraction": r.albedo.seen_fraction,
@@ -288,7 +328,7 @@ def check_out_dir(out_dir: Path) -> None:
             )
 
 
-def write_result(head: HeadModel, r: PhotoResult, out_dir: Path, age: float) -> list[Path]:
+def write_result(head: HeadModel, r: PhotoResult, out_dir: Path) -> list[Path]:
     """Write the result folder atomically (a sibling temp folder renamed into place)."""
     from PIL import Image
 
@@ -312,7 +352,7 @@ def write_result(head: HeadModel, r: PhotoResult, out_dir: Path, age: float) -> 
             head, tmp / "head.obj", identity=r.fit.identity, expression=r.fit.expression,
             albedo=tmp / "albedo.png", normals=True,
         )  # fmt: skip
-        params = params_dict(head, r, age)
+        params = params_dict(head, r)
         params["displacement"] = {
             "file": "displacement.png",
             "resolution": int(r.displacement_mm.shape[0]),

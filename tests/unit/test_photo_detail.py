@@ -20,6 +20,7 @@ from furrow.photo.detail import (
     ShadingModel,
     _blur,
     detail_from_image,
+    estimate_age,
     shading_data,
     without_expression,
 )
@@ -171,6 +172,19 @@ def test_recovers_a_known_map_from_a_photo_rendered_through_the_model(grace: dic
     assert rmse(result.displacement_mm) < 0.5 * rmse(start.displacement_mm)
 
 
+def test_age_estimate_follows_the_relief_in_the_photo(grace: dict[str, Any]) -> None:
+    """Grace Hopper's skin re-rendered with a young and with an old person's relief: the estimate
+    picks a young age for the one and an old age for the other."""
+    picks = {}
+    for age in (25.0, 75.0):
+        photo = dataclasses.replace(grace["photo"], rgb=_render(grace, _model_map(age)))
+        est = estimate_age(grace["head"], grace["fit"], photo, grace["albedo"], grace["landmarks"])
+        picks[age] = est.age
+        assert min(est.errors.values()) == est.errors[est.age]
+    # Measured: 25 -> 25, 75 -> 75 (ages 20-85 in steps of 5).
+    assert picks[25.0] <= 35.0 and picks[75.0] >= 65.0, picks
+
+
 def test_real_photo_lowers_the_residual_and_leaves_the_unseen_skin(grace: dict[str, Any]) -> None:
     args = (grace["head"], grace["fit"], grace["photo"], grace["albedo"], grace["landmarks"])
     seen: list[float] = []
@@ -233,9 +247,11 @@ def test_pipeline_runs_the_path_the_artist_picks() -> None:
 
     head = load_default_head()
     small = {"albedo_resolution": 256, "detail_resolution": 256, "photometric": None}
-    image = reconstruct(head, sample_photo("grace_hopper"), PhotoSettings(detail="image", **small))
+    image = reconstruct(head, sample_photo("grace_hopper"), PhotoSettings(detail="image", age=60.0, **small))
     assert (image.detail_path, image.detail_reason.split(" (")[0]) == ("image", "chosen by the user")
+    assert (image.age, image.age_source) == (60.0, "given")
     assert any("detail from the photo" in n for n in image.notes)
     auto = reconstruct(head, sample_photo("grace_hopper"), PhotoSettings(**small))
     assert auto.quality.sharp and auto.detail_path == "model" and "evidence" in auto.detail_reason
+    assert auto.age_source.startswith("estimated from the photo's fine shading") and 20 <= auto.age <= 85
     assert np.abs(image.displacement_mm - auto.displacement_mm).max() > 1e-3
