@@ -157,6 +157,41 @@ class SpeechNet(nn.Module):
         return torch.sigmoid(self.weights_head(self.trunk(x)))
 
 
+def grow_net(net: SpeechNet, width: int, dilations: Sequence[int], seed: int = 0) -> SpeechNet:
+    """A wider/deeper ``SpeechNet`` that computes exactly what ``net`` computes, to train on from there.
+
+    Capacity can then be added to a trained model without starting over (a from-scratch run
+    of a bigger net costs hours on the 2-core CPU). New channels get small random weights
+    into them and zero weights out of them into the old channels and heads, so the old
+    function is kept but gradients reach every new weight; new residual blocks (the old
+    dilations must be a prefix of the new ones) start as identities (zero output conv).
+    """
+    cfg = net.config
+    old_w, old_d = int(cfg["width"]), [int(d) for d in cfg["dilations"]]
+    if width < old_w or list(dilations[: len(old_d)]) != old_d:
+        raise ValueError(f"cannot grow width {old_w} {old_d} into width {width} {list(dilations)}")
+    big = SpeechNet(int(cfg["n_mels"]), int(cfg["n_channels"]), int(cfg["n_phones"]), width, dilations)
+    gen = torch.Generator().manual_seed(seed)
+    old = net.state_dict()
+    state = big.state_dict()
+    with torch.no_grad():
+        for key, dst in state.items():
+            src = old.get(key)
+            if src is None:  # a new block: its output conv starts at zero, so the block is an identity
+                if key.startswith("blocks.") and ".mix." in key:
+                    dst.zero_()
+                continue
+            if key.startswith(("weights_head.", "phone_head.")):
+                dst.zero_()  # the heads do not read the new channels yet
+            else:  # new channels: small random weights (a tenth of the fresh init's spread)
+                dst.copy_(torch.randn(dst.shape, generator=gen) * dst.std().clamp_min(1e-3) * 0.1)
+                if dst.dim() >= 2:
+                    dst[: src.shape[0], src.shape[1] :] = 0.0  # new inputs do not reach old outputs
+            dst[tuple(slice(0, n) for n in src.shape)] = src
+    big.load_state_dict(state)
+    return big
+
+
 def frames_to_fps(weights_100: FloatArray, n_samples: int, fps: float) -> FloatArray:
     """Interpolate (T100, K) frames at centres (i + 0.5) / 100 s to round(duration * fps) frame centres."""
     n_out = max(1, round(n_samples / feat.SAMPLE_RATE * fps))
