@@ -122,6 +122,11 @@ def _detail_age(
     except PhotoError as exc:
         return fallback, f"default: {exc}"
     low, high = min(estimate.errors), max(estimate.errors)
+    if not estimate.decisive:
+        return fallback, (
+            f"default: the photo's fine shading is best explained by the least relief the detail model "
+            f"makes (age {low:.0f}): young skin, or shading that is not relief, so no age is read from it"
+        )
     return estimate.age, (
         f"estimated from the photo's fine shading (the detail model's map at ages {low:.0f}-{high:.0f} "
         f"that explains it best, over {estimate.texels} texels)"

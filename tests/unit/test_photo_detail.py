@@ -183,6 +183,10 @@ def test_age_estimate_follows_the_relief_in_the_photo(grace: dict[str, Any]) -> 
         assert min(est.errors.values()) == est.errors[est.age]
     # Measured: 25 -> 25, 75 -> 75 (ages 20-85 in steps of 5).
     assert picks[25.0] <= 35.0 and picks[75.0] >= 65.0, picks
+    # Her own photo: its fine shading is not the model's relief, so the youngest age (the least
+    # relief) explains it best, and that is not read as an age (she was in her late seventies).
+    real = estimate_age(grace["head"], grace["fit"], grace["photo"], grace["albedo"], grace["landmarks"])
+    assert real.age == 20.0 and not real.decisive
 
 
 def test_real_photo_lowers_the_residual_and_leaves_the_unseen_skin(grace: dict[str, Any]) -> None:
@@ -253,5 +257,5 @@ def test_pipeline_runs_the_path_the_artist_picks() -> None:
     assert any("detail from the photo" in n for n in image.notes)
     auto = reconstruct(head, sample_photo("grace_hopper"), PhotoSettings(**small))
     assert auto.quality.sharp and auto.detail_path == "model" and "evidence" in auto.detail_reason
-    assert auto.age_source.startswith("estimated from the photo's fine shading") and 20 <= auto.age <= 85
+    assert auto.age_source.startswith("default: the photo's fine shading") and auto.age == 40.0
     assert np.abs(image.displacement_mm - auto.displacement_mm).max() > 1e-3
