@@ -28,11 +28,7 @@ def add_parser(sub: Any) -> None:
         "else the model), model (Detailed3DMM at --age) or image (shape from shading in the DNPM latent)",
     )
     photo.add_argument(
-        "--age",
-        type=float,
-        metavar="YEARS",
-        help="the person's age for the detail model (default: estimated from a sharp photo's fine "
-        "shading, else 40)",
+        "--age", type=float, metavar="YEARS", help="the person's age for the detail model (default 40)"
     )
     photo.add_argument(
         "--focal-px", type=float, metavar="PX", help="focal length in pixels (default: EXIF, else estimated)"
@@ -75,8 +71,7 @@ def cmd_photo(args: argparse.Namespace) -> int:
     print(
         f"wrote {d['out_dir']}: head.obj, albedo.png, displacement.png, params.json "
         f"(landmark error {d['landmark_error_px']:.1f} px; head turned {yaw:+.0f} deg, pitch {pitch:+.0f}, "
-        f"roll {roll:+.0f}; detail: {d['detail_reason']}; age {d['age']:.0f}, {d['age_source']}; "
-        f"{d['seconds']['total']:.1f} s)"
+        f"roll {roll:+.0f}; detail: {d['detail_reason']}; {d['seconds']['total']:.1f} s)"
     )
     for warning in result.warnings:
         print(f"note: {warning}")

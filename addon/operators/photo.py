@@ -131,19 +131,8 @@ class FURROW_OT_head_from_photo(JobOperator):
     detail: EnumProperty(  # type: ignore[valid-type]
         name="Detail", description="Where the fine detail comes from", items=DETAIL_PATHS, default="AUTO"
     )
-    use_photo_age: BoolProperty(  # type: ignore[valid-type]
-        name="Age from Photo",
-        description="Estimate the person's age for the detail model from a sharp photo's fine shading "
-        "(off, or a degraded photo: the Age below)",
-        default=True,
-    )
     age: FloatProperty(  # type: ignore[valid-type]
-        name="Age",
-        description="The person's age, for the detail model (used when Age from Photo is off, or the "
-        "photo is too degraded to estimate it)",
-        default=40.0,
-        min=1.0,
-        max=110.0,
+        name="Age", description="The person's age, for the detail model", default=40.0, min=1.0, max=110.0
     )
     use_shading: BoolProperty(  # type: ignore[valid-type]
         name="Refine with Shading",
@@ -166,8 +155,7 @@ class FURROW_OT_head_from_photo(JobOperator):
             "image": path,
             "out_dir": str(folder),
             "detail": self.detail.lower(),
-            "age": None if self.use_photo_age else self.age,
-            "fallback_age": self.age,
+            "age": self.age,
             "photometric": self.use_shading,
         }
 

@@ -37,7 +37,7 @@ def head_from_photo(params: dict[str, Any], ctx: JobContext) -> JobOutput:
     from ..heads.model import HeadFileError
     from ..photo.image import PhotoError
     from ..photo.photometric import PhotometricSettings
-    from ..photo.pipeline import DEFAULT_AGE, PhotoSettings, check_out_dir, reconstruct, write_result
+    from ..photo.pipeline import PhotoSettings, check_out_dir, reconstruct, write_result
 
     image = str(params.get("image") or "")
     out_dir = str(params.get("out_dir") or "")
@@ -46,7 +46,6 @@ def head_from_photo(params: dict[str, Any], ctx: JobContext) -> JobOutput:
     if not out_dir:
         raise JobInputError("no output folder was given")
     age = _number(params, "age", 1.0, 110.0)
-    fallback_age = _number(params, "fallback_age", 1.0, 110.0)
     focal = _number(params, "focal_px", 10.0, 1e6)
     sizes = {}
     for key in ("albedo_resolution", "detail_resolution"):
@@ -57,7 +56,6 @@ def head_from_photo(params: dict[str, Any], ctx: JobContext) -> JobOutput:
         detail_resolution=sizes["detail_resolution"],
         detail=str(params.get("detail") or "auto"),
         age=age,
-        fallback_age=DEFAULT_AGE if fallback_age is None else fallback_age,
         focal_px=focal,
         photometric=PhotometricSettings() if params.get("photometric", True) else None,
     )

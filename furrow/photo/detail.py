@@ -418,16 +418,16 @@ def estimate_age(
     seed: int = 0,
     data: ShadingData | None = None,
 ) -> AgeEstimate:
-    """The detail-identity age for the Detailed3DMM (DNPM's robust path needs one).
+    """The detail-identity age whose Detailed3DMM map best explains the photo's fine shading.
 
     Each age's map in the photo's expression is shaded with the photo's light and compared with
-    its fine shading (``ShadingModel.error``); the age with the smallest residual wins. Unlike
-    fitting the latent, this only picks among maps the model makes, so shading that is not
-    relief cannot add blobs: at worst it picks a person a few years off. On 12 dev renders with
-    known detail (ages 19-85, fitted from landmarks) the pick correlated 0.6 with the true age;
-    keeping the default where the youngest age wins (``decisive``) lowered the detail error
-    0.0242 -> 0.0217 mm against a fixed 40. A degraded photo has no fine shading to compare: the
-    caller keeps the default there."""
+    its fine shading (``ShadingModel.error``); the smallest residual wins. Unlike fitting the
+    latent, this only picks among maps the model makes, so shading that is not relief cannot add
+    blobs. It is weak: on 12 dev renders (ages 19-85, fitted from landmarks) the pick correlated
+    0.6 with the true age and, keeping 40 where it was not ``decisive``, lowered the detail error
+    0.0242 -> 0.0217 mm; on the 12 held-out renders of ``scripts/eval_photo`` it was decisive on
+    1 clean and 4 noisy views and raised the error slightly (0.0222 -> 0.0226 and 0.0225), so the
+    pipeline only runs it when asked (``PhotoSettings.estimate_age``)."""
     from ..details import DetailIdentity
     from ..details.detailed3dmm import identity_code, load_cached, weights_available
 

@@ -48,8 +48,10 @@ class PhotoSettings:
     albedo_resolution: int = ALBEDO_RESOLUTION
     detail_resolution: int = 1024
     detail: str = "auto"  # auto | image | model
-    age: float | None = None  # None: estimated from a sharp photo, else fallback_age
-    fallback_age: float = DEFAULT_AGE
+    age: float | None = None  # None: DEFAULT_AGE, or the photo's estimate with estimate_age
+    # Off by default: on the held-out renders the estimate did not lower the detail error
+    # (docs/PHOTO.md); scripts/eval_photo turns it on to measure it.
+    estimate_age: bool = False
     focal_px: float | None = None  # overrides EXIF
     fit: FitSettings = field(default_factory=FitSettings)
     photometric: PhotometricSettings | None = field(
@@ -104,11 +106,14 @@ def _detail_age(
     head: HeadModel, fit: FitResult, photo: Photo, albedo: Albedo, landmarks: FaceLandmarks,
     settings: PhotoSettings, quality: ImageQuality,
 ) -> tuple[float, str]:  # fmt: skip
-    """The detail model's age and how it was chosen: the artist's wins; a sharp photo's fine
-    shading picks one (``detail.estimate_age``); a degraded photo has none to go on."""
+    """The detail model's age and how it was chosen: the artist's wins; with ``estimate_age`` a
+    sharp photo's fine shading picks one (``detail.estimate_age``); a degraded photo has none to
+    go on."""
     if settings.age is not None:
         return float(settings.age), "given"
-    fallback = float(settings.fallback_age)
+    fallback = DEFAULT_AGE
+    if not settings.estimate_age:
+        return fallback, "default"
     if not quality.sharp:
         return fallback, "default: the photo is too degraded to estimate an age from"
     from ..details.detailed3dmm import weights_available
