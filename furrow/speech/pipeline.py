@@ -1,6 +1,6 @@
 """Audio (+ optional transcript) -> ARKit curves: the one entry point the CLI and Blender use.
 
-Audio only: the trained network (furrow/weights/speech_v4.pt); if its weights
+Audio only: the trained network (furrow/weights/speech_v8.pt); if its weights
 are missing, pocketsphinx phone recognition drives the same viseme targets, and
 the result says so. With a transcript: forced alignment gives exact phone
 timing on clean speech; it is fused with the network (below). Non-verbal

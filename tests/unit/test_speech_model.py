@@ -208,15 +208,15 @@ def test_mouth_opens_on_vowels_not_in_silence(model: SpeechModel, tmp_path: Path
 def test_grown_net_starts_as_the_trained_one_and_can_learn(model: SpeechModel) -> None:
     """Wider and deeper from the committed weights: the same curves at first, and a training step
     reaches the new channels and blocks (their gradients are not zero)."""
-    big = grow_net(model.net, 160, [*model.net.config["dilations"], 2, 1])
+    width = model.net.config["width"]
+    big = grow_net(model.net, width + 32, [*model.net.config["dilations"], 2, 1])
     x = torch.from_numpy(model.features(_speechlike(2.0))).T[None]
     with torch.no_grad():
         torch.testing.assert_close(big(x)[0], model.net(x)[0], atol=1e-5, rtol=0)
     w, p = big(x)
     (w.sum() + p.sum()).backward()
-    width = model.net.config["width"]
     assert float(big.blocks[0].conv.weight.grad[:width, width:].abs().sum()) > 0  # old <- new channels
     assert float(big.blocks[-1].mix.weight.grad.abs().sum()) > 0  # the new block
     assert float(big.weights_head.weight.grad[:, width:].abs().sum()) > 0
     with pytest.raises(ValueError):
-        grow_net(model.net, 64, model.net.config["dilations"])
+        grow_net(model.net, width - 32, model.net.config["dilations"])
