@@ -17,7 +17,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -181,21 +181,13 @@ def _model_detail(age: float, resolution: int) -> npt.NDArray[np.float32]:
     return out
 
 
-def _preload(modules: Sequence[str]) -> None:
-    """Import ``modules`` in order on a thread while MediaPipe runs: the landmark fit's solver
-    (scipy.optimize, ~0.5 s cold) and torch.optim's first optimiser's torch._dynamo (~1.3 s on 2
-    cores) would otherwise load on the critical path."""
+def _preload_optimiser() -> None:
+    """torch.optim's first optimiser imports torch._dynamo (~1.3 s on 2 cores): started here, it
+    loads while MediaPipe and the landmark fit run, ready for the photometric refinement."""
     import importlib
 
-    missing = [m for m in modules if m not in sys.modules]
-    if not missing:
-        return
-
-    def load() -> None:
-        for name in missing:
-            importlib.import_module(name)
-
-    threading.Thread(target=load, name="furrow-preload", daemon=True).start()
+    if "torch._dynamo" not in sys.modules:
+        threading.Thread(target=importlib.import_module, args=("torch._dynamo",), daemon=True).start()
 
 
 def warm_up(head: HeadModel | None = None) -> None:
@@ -231,8 +223,8 @@ def reconstruct(
     s = settings or PhotoSettings()
     _check_detail_choice(s.detail)  # a bad choice fails before the work
     report = progress or (lambda f, m: None)
-    photometric = s.photometric is not None and s.photometric.rounds > 0
-    _preload(("scipy.optimize", "torch._dynamo") if photometric else ("scipy.optimize",))
+    if s.photometric is not None and s.photometric.rounds > 0:
+        _preload_optimiser()
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
     report(0.0, "reading the photo")
@@ -247,7 +239,7 @@ def reconstruct(
     fit = fit_landmarks(head, landmarks, focal_px=focal, settings=s.fit, model=model)
     seconds["fit"] = time.perf_counter() - t
     model_notes: list[str] = []
-    if photometric and s.photometric is not None:
+    if s.photometric is not None and s.photometric.rounds > 0:
         report(0.35, "refining the head against the photo's shading")
         t = time.perf_counter()
         start = project_albedo(head, fit, photo, landmarks, resolution=ROUND_ALBEDO_PX)
