@@ -86,8 +86,6 @@ def head_from_photo(params: dict[str, Any], ctx: JobContext) -> JobOutput:
             "landmark_error_px": fit.landmark_error_px,
             "detail_path": result.detail_path,
             "detail_reason": result.detail_reason,
-            "age": result.age,
-            "age_source": result.age_source,
             "quality": result.quality.as_dict(),
             "seconds": result.seconds,
         },

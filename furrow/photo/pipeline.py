@@ -111,24 +111,23 @@ def _detail_age(
     go on."""
     if settings.age is not None:
         return float(settings.age), "given"
-    fallback = DEFAULT_AGE
     if not settings.estimate_age:
-        return fallback, "default"
+        return DEFAULT_AGE, "default"
     if not quality.sharp:
-        return fallback, "default: the photo is too degraded to estimate an age from"
+        return DEFAULT_AGE, "default: the photo is too degraded to estimate an age from"
     from ..details.detailed3dmm import weights_available
 
     if not weights_available():
-        return fallback, "default: no trained detail model to estimate an age with"
+        return DEFAULT_AGE, "default: no trained detail model to estimate an age with"
     from .detail import estimate_age
 
     try:
         estimate = estimate_age(head, fit, photo, albedo, landmarks)
     except PhotoError as exc:
-        return fallback, f"default: {exc}"
+        return DEFAULT_AGE, f"default: {exc}"
     low, high = min(estimate.errors), max(estimate.errors)
     if not estimate.decisive:
-        return fallback, (
+        return DEFAULT_AGE, (
             f"default: the photo's fine shading is best explained by the least relief the detail model "
             f"makes (age {low:.0f}): young skin, or shading that is not relief, so no age is read from it"
         )
