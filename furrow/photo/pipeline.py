@@ -105,35 +105,43 @@ def _detail_path(settings: PhotoSettings, quality: ImageQuality) -> tuple[str, s
 def _detail_age(
     head: HeadModel, fit: FitResult, photo: Photo, albedo: Albedo, landmarks: FaceLandmarks,
     settings: PhotoSettings, quality: ImageQuality,
-) -> tuple[float, str]:  # fmt: skip
-    """The detail model's age and how it was chosen: the artist's wins; with ``estimate_age`` a
-    sharp photo's fine shading picks one (``detail.estimate_age``); a degraded photo has none to
-    go on."""
+) -> tuple[float, str, bool]:  # fmt: skip
+    """The detail model's age, how it was chosen, and whether the photo gave it: the artist's
+    wins; with ``estimate_age`` a sharp photo's fine shading picks one (``detail.estimate_age``);
+    a degraded photo has none to go on."""
     if settings.age is not None:
-        return float(settings.age), "given"
+        return float(settings.age), "given", False
     if not settings.estimate_age:
-        return DEFAULT_AGE, "default"
+        return DEFAULT_AGE, "default", False
     if not quality.sharp:
-        return DEFAULT_AGE, "default: the photo is too degraded to estimate an age from"
+        return DEFAULT_AGE, "default: the photo is too degraded to estimate an age from", False
     from ..details.detailed3dmm import weights_available
 
     if not weights_available():
-        return DEFAULT_AGE, "default: no trained detail model to estimate an age with"
+        return DEFAULT_AGE, "default: no trained detail model to estimate an age with", False
     from .detail import estimate_age
 
     try:
         estimate = estimate_age(head, fit, photo, albedo, landmarks)
     except PhotoError as exc:
-        return DEFAULT_AGE, f"default: {exc}"
+        return DEFAULT_AGE, f"default: {exc}", False
     low, high = min(estimate.errors), max(estimate.errors)
     if not estimate.decisive:
-        return DEFAULT_AGE, (
-            f"default: the photo's fine shading is best explained by the least relief the detail model "
-            f"makes (age {low:.0f}): young skin, or shading that is not relief, so no age is read from it"
+        return (
+            DEFAULT_AGE,
+            (
+                f"default: the photo's fine shading is best explained by the least relief the detail model "
+                f"makes (age {low:.0f}): young skin, or shading that is not relief, so no age is read from it"
+            ),
+            False,
         )
-    return estimate.age, (
-        f"estimated from the photo's fine shading (the detail model's map at ages {low:.0f}-{high:.0f} "
-        f"that explains it best, over {estimate.texels} texels)"
+    return (
+        estimate.age,
+        (
+            f"estimated from the photo's fine shading (the detail model's map at ages {low:.0f}-{high:.0f} "
+            f"that explains it best, over {estimate.texels} texels)"
+        ),
+        True,
     )
 
 
@@ -259,8 +267,8 @@ def reconstruct(
     t = time.perf_counter()
     quality = estimate_quality(photo, landmarks)
     path, reason = _detail_path(s, quality)
-    age, age_source = _detail_age(head, fit, photo, albedo, landmarks, s, quality)
-    if s.age is None and age_source.startswith("estimated"):
+    age, age_source, estimated = _detail_age(head, fit, photo, albedo, landmarks, s, quality)
+    if estimated:
         report(0.72, f"estimated age {age:.0f}")
     detail_notes: list[str] = []
     if path == "image":

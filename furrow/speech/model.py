@@ -51,7 +51,7 @@ MIN_CLOSURE_S = 0.01
 WEIGHTS_PATH = Path(__file__).resolve().parent.parent / "weights" / "speech_v8.pt"
 FORMAT = "furrow-speech-v1"
 WINDOW_FRAMES = 3000  # 30 s per network window
-CONTEXT_FRAMES = 100  # 1 s of context on each side (receptive field is +-33 frames)
+CONTEXT_FRAMES = 100  # 1 s of context on each side (at least the net's receptive field: +-48 for speech_v8)
 
 # The channels the network predicts when furrow.speech.visemes does not say otherwise.
 DEFAULT_SPEECH_CHANNELS: tuple[str, ...] = (
@@ -299,7 +299,9 @@ class SpeechModel:
     def frames(
         self, feats: FloatArray, window: int = WINDOW_FRAMES, context: int = CONTEXT_FRAMES
     ) -> FloatArray:
-        """(T, n_channels) weights at 100 Hz from (T, n_mels) features, in overlapping windows."""
+        """(T, n_channels) weights at 100 Hz from (T, n_mels) features, in overlapping windows
+        (exactly the whole-signal result: the context covers the receptive field, however grown)."""
+        context = max(context, self.net.receptive_radius)
         n = feats.shape[0]
         out = np.zeros((n, len(self.channels)), dtype=np.float32)
         if n == 0:

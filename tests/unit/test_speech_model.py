@@ -220,3 +220,17 @@ def test_grown_net_starts_as_the_trained_one_and_can_learn(model: SpeechModel) -
     assert float(big.weights_head.weight.grad[:, width:].abs().sum()) > 0
     with pytest.raises(ValueError):
         grow_net(model.net, width - 32, model.net.config["dilations"])
+
+
+def test_chunks_stay_exact_for_a_net_that_sees_past_the_default_context(model: SpeechModel) -> None:
+    """A grown net whose receptive field (+-176 frames) exceeds the 1 s context: 3 s windows
+    still give the whole-signal result (the context widens to the receptive field)."""
+    big = grow_net(model.net, model.net.config["width"], [*model.net.config["dilations"], 64, 64])
+    with torch.no_grad():
+        for block in big.blocks[-2:]:  # make the new blocks do something
+            block.mix.weight.normal_(0.0, 0.05)
+    grown = SpeechModel(big, model.channels, model.filterbank)
+    grown.threads = 1
+    assert big.receptive_radius > 100
+    feats = grown.features(_speechlike(8.0))
+    np.testing.assert_allclose(grown.frames(feats, window=300), grown.frames(feats, window=10_000), atol=1e-5)
