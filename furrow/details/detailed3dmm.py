@@ -32,9 +32,9 @@ from torch import nn
 
 from ..heads.arkit import ARKIT_NAMES
 from .dnpm import W_GAIN, DNPMConfig, Encoder, Generator, channels_last
-from .procedural import LAYOUT_VARIANTS, DetailIdentity
+from .procedural import LAYOUT_VARIANTS, DetailIdentity, ProceduralDetails, high_band
 
-WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "details_v1.pt"
+WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "details_v2.pt"
 ID_DIM = 5 + LAYOUT_VARIANTS
 
 
@@ -55,7 +55,6 @@ def layout_image(head: Any, resolution: int) -> torch.Tensor:
     """(1, 18, R, R): the skin mask, the 15 region masks and u, v; what tells the networks where they are."""
     from ..heads.model import REGION_NAMES
     from ..heads.regions import region_masks
-    from .procedural import ProceduralDetails
 
     skin = ProceduralDetails(head, resolution, variants=0).skin
     masks = region_masks(head, resolution)
@@ -203,28 +202,36 @@ class Detailed3DMMSource:
         self._code = torch.zeros(1, ID_DIM)
         self._noise: list[torch.Tensor] = []
         self._fine: torch.Tensor | None = None
+        self._skin: ProceduralDetails | None = None
+        self._identity = DetailIdentity()
         self._resolution = self.model.cfg.resolution
 
-    def prepare(self, identity: DetailIdentity, resolution: int) -> None:
+    def prepare(self, identity: DetailIdentity, resolution: int, expressions: bool = True) -> None:
+        """Per-person work for a bake at ``resolution``. ``expressions=False`` is for a neutral still
+        (a photo's detail): above the network's band it adds only the skin, not the fine edge of
+        wrinkles, and skips building the person's wrinkle layout (~7 s at 1024 px)."""
+        self._identity = identity
         self._code = identity_code([identity])
         self._noise = self.model.generator.make_noise(identity.seed)
         self._resolution = resolution
         self._fine = None
+        self._skin = None
         native = self.model.cfg.resolution
         if resolution > native:
             from ..heads.default import load_default_head
-            from .procedural import ProceduralDetails
 
             if self.head is None:  # kept: the skin fields are cached per head object
                 self.head = load_default_head()
-            skin = ProceduralDetails(self.head, resolution, variants=0).identity_maps([identity])[None]
-            coarse = F.interpolate(
-                F.interpolate(skin, size=(native, native), mode="area"),
-                size=(resolution, resolution),
-                mode="bicubic",
-                align_corners=False,
-            )
-            self._fine = (skin - coarse)[0]
+            # Above the network's band the corpus generator carries on for the same person: their
+            # pores and static lines, and (per frame) the fine edge of each expression wrinkle.
+            if not expressions:
+                skin = ProceduralDetails(self.head, resolution, variants=0)
+                self._fine = high_band(skin.identity_maps([identity]), native)[0]
+                return
+            skin = ProceduralDetails(self.head, resolution, layout=identity.seed % LAYOUT_VARIANTS)
+            self._fine = high_band(skin.identity_maps([identity]), native)[0]
+            skin.fine_expression(native)  # built here, so the first frames are not the slow ones
+            self._skin = skin
 
     @torch.inference_mode()
     def frames(self, weights: torch.Tensor) -> torch.Tensor:
@@ -240,4 +247,6 @@ class Detailed3DMMSource:
             maps = F.interpolate(maps[:, None], size=(self._resolution,) * 2, mode=mode, **kwargs)[:, 0]
         if self._fine is not None:
             maps = maps + self._fine
+        if self._skin is not None:
+            maps += self._skin.fine_expression_maps(weights, [self._identity] * b, native)
         return maps

@@ -162,7 +162,7 @@ class _Surface:
         return out.reshape(self.resolution, self.resolution)
 
 
-def _surface(head: HeadModel, resolution: int) -> _Surface:
+def _surface(head: HeadModel, resolution: int, gutter: float = 3.0) -> _Surface:
     from scipy.ndimage import distance_transform_edt, gaussian_filter  # type: ignore[import-untyped]
 
     from ..heads.regions import region_masks
@@ -180,7 +180,7 @@ def _surface(head: HeadModel, resolution: int) -> _Surface:
     both = covered[:, 1:] & covered[:, :-1]
     mm_per_px = float(np.median(step[both])) if both.any() else 1.0
     dist, (iy, ix) = distance_transform_edt(~covered, return_indices=True)
-    fill = covered | (dist <= 3.0)
+    fill = covered | (dist <= gutter)
     pos, nrm = pos[iy, ix], nrm[iy, ix]
     index = np.flatnonzero(fill.reshape(-1))
     stored = head.region_masks
@@ -514,6 +514,9 @@ class _Bank:
     position: npt.NDArray[np.float32]  # (R, R, 3) mm, 0 off the skin
     mm_per_px: float
     noise: torch.Tensor | None = None  # the skin noise bank, made on first use
+    layouts: tuple[int, ...] = ()  # the wrinkle layouts held in ``combined``, in order
+    fine_expression: torch.Tensor | None = None  # (V, K, R*R) above a model's band, made on first use
+    fine_native: int = 0  # that model's resolution
 
     @property
     def static(self) -> torch.Tensor:
@@ -525,9 +528,12 @@ class _Bank:
 
 
 LAYOUT_VARIANTS = 2  # wrinkle layouts, chosen by seed; the same at every resolution
+SUPERSAMPLE = 2  # wrinkle patterns at and below SUPERSAMPLE_UP_TO px are built this much finer
+SUPERSAMPLE_UP_TO = 256
 
-# Per (head, resolution, variants): a head is unhashable, so its id, checked against a weak reference.
-_CACHE: dict[tuple[int, int, int], tuple[weakref.ref[HeadModel], _Bank]] = {}
+# Per (head, resolution, layouts): a head is unhashable, so its id, checked against a weak reference.
+_CACHE: dict[tuple[int, int, tuple[int, ...]], tuple[weakref.ref[HeadModel], _Bank]] = {}
+_CACHE_BYTES = 600 * 2**20  # banks past this (oldest first) are dropped: a 1024 px one holds ~300 MB
 
 # Per region: pores per mm^2, pore depth (mm), pore radius (mm), skin roughness (mm), crepe lines (mm).
 _SKIN = {
@@ -547,20 +553,28 @@ _SKIN = {
 }
 
 
-def _bank(head: HeadModel, resolution: int, variants: int) -> _Bank:
-    key = (id(head), resolution, variants)
+def _bank(head: HeadModel, resolution: int, layouts: tuple[int, ...]) -> _Bank:
+    """The patterns of wrinkle layouts ``layouts`` (none: skin only) and the skin fields."""
+    key = (id(head), resolution, layouts)
     if key in _CACHE and _CACHE[key][0]() is head:
         return _CACHE[key][1]
     s = _surface(head, resolution)
+    # Wrinkles are built at SUPERSAMPLE x the resolution and area-averaged: a 0.5 mm crease on a
+    # 1.6 mm texel, point-sampled, breaks into dashes that a model learns and upsampling turns to blobs.
+    ss = SUPERSAMPLE if resolution <= SUPERSAMPLE_UP_TO else 1
+    fine = _surface(head, resolution * ss, gutter=3.0 * ss + ss - 1) if ss > 1 else s
     patterns: list[_Pattern] = []
     combined = np.zeros((1, 2, resolution * resolution), dtype=np.float32)  # variants=0: skin only
-    for v in range(variants):  # filled in place: float64 full-size copies would triple peak memory
-        patterns, maps, groups = _build(s, v)
-        if v == 0:
-            combined = np.zeros((variants, 2 + len(maps), resolution * resolution), dtype=np.float32)
+    for i, v in enumerate(layouts):  # filled in place: float64 full-size copies would triple peak memory
+        patterns, maps, groups = _build(fine, v)
+        if i == 0:
+            combined = np.zeros((len(layouts), 2 + len(maps), resolution * resolution), dtype=np.float32)
         for k, values in enumerate([groups["lines"], groups["folds"], *maps]):
-            combined[v, k, s.index] = values
+            combined[i, k] = _area_average(fine.scatter(values), ss).reshape(-1)
         del maps, groups
+    off_skin = np.ones(resolution * resolution, dtype=bool)
+    off_skin[s.index] = False
+    combined[:, :, off_skin] = 0.0
     drivers = np.zeros((len(patterns), len(ARKIT_NAMES)), dtype=np.float32)
     for k, pat in enumerate(patterns):
         for name, wgt in pat.drivers.items():
@@ -594,13 +608,28 @@ def _bank(head: HeadModel, resolution: int, variants: int) -> _Bank:
         skin=t(np.ones(len(s.p))),
         position=position.reshape(resolution, resolution, 3),
         mm_per_px=s.mm_per_px,
+        layouts=layouts,
     )
     for tensor in (bank.combined, bank.pore_depth, bank.rough, bank.crepe):
         _no_denormals(tensor)
-    if len(_CACHE) >= 4:
-        _CACHE.pop(next(iter(_CACHE)))
     _CACHE[key] = (weakref.ref(head), bank)
+    while len(_CACHE) > 1 and sum(_bank_bytes(b) for _, b in _CACHE.values()) > _CACHE_BYTES:
+        _CACHE.pop(next(iter(_CACHE)))
     return bank
+
+
+def _bank_bytes(bank: _Bank) -> int:
+    tensors = [bank.combined, bank.noise, bank.fine_expression]
+    return sum(t.nbytes for t in tensors if t is not None) + bank.position.nbytes
+
+
+def _area_average(values: F64, factor: int) -> F64:
+    """Mean over ``factor`` x ``factor`` blocks: the box prefilter of a supersampled map."""
+    if factor == 1:
+        return values
+    r = values.shape[0] // factor
+    out: F64 = values.reshape(r, factor, r, factor).mean(axis=(1, 3))
+    return out
 
 
 def _no_denormals(x: torch.Tensor) -> None:
@@ -667,17 +696,23 @@ def _noise_bank(bank: _Bank, resolution: int) -> torch.Tensor:
 class ProceduralDetails:
     """Displacement maps (mm) over ``head``'s UV space at ``resolution``; geometry is cached per head."""
 
-    def __init__(self, head: HeadModel, resolution: int = 256, variants: int | None = None) -> None:
+    def __init__(
+        self, head: HeadModel, resolution: int = 256, variants: int | None = None, layout: int | None = None
+    ) -> None:
         """``variants``: wrinkle layouts to choose from by seed (default 2 at every resolution, so a
         person's wrinkles lie in the same places whatever the bake's size); 0 builds only the skin
         (pores, relief, crepe lines): no static folds or expression wrinkles, in a fraction of
-        the setup time, for callers that need just the fine band."""
+        the setup time, for callers that need just the fine band. ``layout``: build only that one
+        of the ``variants`` layouts (a bake of one person: half the setup time and memory); maps
+        are then only for identities whose seed picks it."""
         if variants is None:
             variants = LAYOUT_VARIANTS
+        if layout is not None and not 0 <= layout < variants:
+            raise ValueError(f"layout {layout} is not one of the {variants} layouts")
         self.head = head
         self.resolution = resolution
         self.variants = variants
-        self.bank = _bank(head, resolution, variants)
+        self.bank = _bank(head, resolution, tuple(range(variants)) if layout is None else (layout,))
         self._noise = _noise_bank(self.bank, resolution)
 
     @property
@@ -772,7 +807,7 @@ class ProceduralDetails:
         """Per batch item, its variant's patterns weighted by ``amps``: one matrix product per variant."""
         if ids is None:
             return amps @ bank[0]
-        variant = torch.tensor([i.seed % max(self.variants, 1) for i in ids])
+        variant = torch.tensor([self._layout_row(i) for i in ids])
         used = sorted(set(variant.tolist()))
         if len(used) == 1:
             return amps @ bank[used[0]]
@@ -781,6 +816,50 @@ class ProceduralDetails:
             rows = (variant == v).nonzero().squeeze(1)
             out[rows] = amps[rows] @ bank[v]
         return out
+
+    def _layout_row(self, ident: DetailIdentity) -> int:
+        """The row of the bank that holds ``ident``'s wrinkle layout."""
+        layouts = self.bank.layouts
+        if not layouts:
+            return 0
+        layout = ident.seed % self.variants
+        if layout not in layouts:
+            built = list(layouts)
+            raise ValueError(f"seed {ident.seed} picks wrinkle layout {layout}; only {built} was built")
+        return layouts.index(layout)
+
+    def fine_expression(self, native: int) -> torch.Tensor:
+        """(V, K, R*R) the expression patterns above a ``native`` px map's band: each pattern minus
+        its area-average to ``native`` px, upsampled bicubically (as a bake upsamples a model's map)."""
+        bank = self.bank
+        if bank.fine_expression is None or bank.fine_native != native:
+            res, k = self.resolution, bank.expression.shape[1]
+            fine = torch.empty(len(bank.layouts), k, res * res)
+            for v in range(len(bank.layouts)):
+                fine[v] = high_band(bank.expression[v].view(k, res, res), native).view(k, -1)
+            bank.fine_expression, bank.fine_native = fine, native
+        return bank.fine_expression
+
+    def fine_expression_maps(
+        self, weights: Weights, ids: Sequence[DetailIdentity], native: int
+    ) -> torch.Tensor:
+        """(B, R, R) the part of ``expression_maps(weights, ids)`` above a ``native`` px map's band."""
+        amps = self._expression_amps(weights, ids)
+        return self._mix(self.fine_expression(native), amps, ids).view(-1, self.resolution, self.resolution)
+
+
+def high_band(maps: torch.Tensor, native: int) -> torch.Tensor:
+    """(B, R, R) what a ``native`` px map cannot hold: ``maps`` minus their area-average to ``native``
+    px, brought back up bicubically. Added to a bicubically upsampled ``native`` px map, it gives back
+    the full band exactly when that map is the area-average."""
+    res = maps.shape[-1]
+    coarse = F.interpolate(
+        F.interpolate(maps[:, None], size=(native, native), mode="area"),
+        size=(res, res),
+        mode="bicubic",
+        align_corners=False,
+    )
+    return maps - coarse[:, 0]
 
 
 def _sep_blur(x: torch.Tensor, k: torch.Tensor) -> torch.Tensor:

@@ -61,7 +61,7 @@ DEFAULT_STEPS = 40  # the map is within ~5% of its 80-step change by then
 FINE_SIGMA_TEXELS = 1.0  # at 256 px (~1 mm a texel): finer than this is pores, JPEG and noise ...
 COARSE_SIGMA_TEXELS = 5.0  # ... coarser than this is the fit's shape: the band between is detail
 LEARNING_RATE = 0.1
-PRIOR_WEIGHT = 0.03  # x mean ((w+ - start) / spread)^2: less lets the photo's texture in (blobs)
+PRIOR_WEIGHT = 0.3  # x mean ((w+ - start) / spread)^2: less lets the photo's texture in (blobs)
 COARSE_WEIGHT = 0.01  # x mean (low-passed map change)^2 / TOLERANCE_MM^2 over the skin
 ANCHOR_WEIGHT = 0.01  # x mean (map change)^2 / TOLERANCE_MM^2 where the photo saw nothing
 TOLERANCE_MM = 0.05
@@ -432,7 +432,7 @@ def estimate_age(
     from ..details.detailed3dmm import identity_code, load_cached, weights_available
 
     if not weights_available():
-        raise PhotoError("estimating the age needs the trained detail model (furrow/weights/details_v1.pt)")
+        raise PhotoError("estimating the age needs the trained detail model (furrow/weights/details_v2.pt)")
     model = load_cached()
     size = model.cfg.resolution
     if data is None:
@@ -477,7 +477,7 @@ def detail_from_image(
 
     if not weights_available():
         raise PhotoError(
-            "detail from the image needs the trained detail model (furrow/weights/details_v1.pt)"
+            "detail from the image needs the trained detail model (furrow/weights/details_v2.pt)"
         )
     t0 = time.perf_counter()
     report = progress or (lambda f, m: None)
@@ -530,7 +530,7 @@ def detail_from_image(
 
     report(0.95, "upsampling the detail")
     source = Detailed3DMMSource(head=head, precision="float32")
-    source.prepare(identity, resolution)
+    source.prepare(identity, resolution, expressions=False)  # a neutral still: skin only above 256 px
     with torch.no_grad():
         base = source.frames(neutral)[0]  # the model bake's map: its 256 px band, upsampled, + fine skin
         up = change[None, None]

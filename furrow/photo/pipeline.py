@@ -83,7 +83,7 @@ def _check_detail_choice(detail: str) -> None:
 
         if not weights_available():
             raise PhotoError(
-                "detail from the image needs the trained detail model (furrow/weights/details_v1.pt); "
+                "detail from the image needs the trained detail model (furrow/weights/details_v2.pt); "
                 "use detail 'model'"
             )
 
@@ -182,7 +182,10 @@ def _model_detail(age: float, resolution: int) -> npt.NDArray[np.float32]:
         from ..heads.default import load_default_head
 
         source = ProceduralSource(load_default_head())
-    source.prepare(identity, resolution)
+    if isinstance(source, Detailed3DMMSource):
+        source.prepare(identity, resolution, expressions=False)  # neutral: skin only above its band
+    else:
+        source.prepare(identity, resolution)
     maps = source.frames(torch.zeros(1, len(ARKIT_NAMES)))
     out: npt.NDArray[np.float32] = maps[0].float().numpy()
     return out

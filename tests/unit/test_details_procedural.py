@@ -155,6 +155,17 @@ def test_expression_wrinkles_follow_the_persons_layout_and_depth(details: Proced
     assert not torch.allclose(a, b)
 
 
+def test_one_layout_gives_the_same_maps_in_less(details: ProceduralDetails) -> None:
+    """A bake builds only its person's wrinkle layout; the maps are the same as from the full bank."""
+    one = ProceduralDetails(load_default_head(), RES, layout=1)
+    person = DetailIdentity(age=70, seed=5)  # seed 5 picks layout 1
+    poses = [{}, {"browInnerUp": 1.0, "mouthSmileLeft": 0.8}]
+    np.testing.assert_allclose(one.maps([person] * 2, poses), details.maps([person] * 2, poses), atol=1e-6)
+    assert one.bank.combined.shape[0] == 1 and details.bank.combined.shape[0] == 2
+    with pytest.raises(ValueError, match="seed 4 picks wrinkle layout 0; only \\[1\\] was built"):
+        one.maps([DetailIdentity(seed=4)], poses[:1])
+
+
 def test_weights_as_array_dict_or_tensor(details: ProceduralDetails) -> None:
     w = np.zeros(len(ARKIT_NAMES), dtype=np.float32)
     w[ARKIT_NAMES.index("browInnerUp")] = 0.7
