@@ -41,6 +41,7 @@ import torch.nn.functional as F
 
 from ..heads.arkit import ARKIT_NAMES
 from ..heads.model import HeadModel
+from .adam import Adam
 from .fit import FitResult
 from .image import Photo, PhotoError
 from .landmarks import FaceLandmarks
@@ -370,7 +371,7 @@ def optimise_latent(
     unseen_mean = unseen.mean().clamp_min(1e-6)
     skin_mean = skin.mean().clamp_min(1e-6)
     w = w0.clone().requires_grad_(True)
-    opt = torch.optim.Adam([w], lr=lr)
+    opt = Adam([w], lr=lr)
     for step in range(steps):
         map_mm = model.decode(w, noise)[0]
         r = shading.residual(map_mm + wrinkles) / scale

@@ -36,6 +36,7 @@ import torch
 import torch.nn.functional as F
 
 from ..heads.model import HeadModel
+from .adam import Adam
 from .camera import HEAD_TO_CAMERA, Camera, rotation_matrix
 from .fit import FitResult, FitSettings, LandmarkModel, _Problem
 from .image import Photo
@@ -354,7 +355,7 @@ def refine_photometric(
         offset = (
             torch.from_numpy(model.offset(current.camera.rotation)) if model.calibrated else torch.zeros(1)
         )
-        opt = torch.optim.Adam(
+        opt = Adam(
             [{"params": [rvec], "lr": s.lr * 0.05}, {"params": [trans], "lr": s.lr * 0.002},
              {"params": [p for p in (ident, expr) if p.requires_grad], "lr": s.lr},
              {"params": [light], "lr": s.lr * 0.2}]

@@ -13,9 +13,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,6 +25,7 @@ import numpy.typing as npt
 
 from ..heads.arkit import ARKIT_NAMES
 from ..heads.model import HeadModel
+from .adam import Adam
 from .fit import FitResult, FitSettings, LandmarkModel, fit_landmarks
 from .image import Photo, PhotoError, load_photo
 from .landmarks import FaceLandmarks, detect_landmarks
@@ -191,19 +190,10 @@ def _model_detail(age: float, resolution: int) -> npt.NDArray[np.float32]:
     return out
 
 
-def _preload_optimiser() -> None:
-    """torch.optim's first optimiser imports torch._dynamo (~1.3 s on 2 cores): started here, it
-    loads while MediaPipe and the landmark fit run, ready for the photometric refinement."""
-    import importlib
-
-    if "torch._dynamo" not in sys.modules:
-        threading.Thread(target=importlib.import_module, args=("torch._dynamo",), daemon=True).start()
-
-
 def warm_up(head: HeadModel | None = None) -> None:
-    """Load what the first photo of a session would (MediaPipe, torch._dynamo, scipy's solvers, the
-    head, its skin layouts from disk, torch's first backward pass): ~2-3 s that a worker can spend
-    while the artist picks the photo."""
+    """Load what the first photo of a session would (MediaPipe, scipy's solvers, the head, its skin
+    layouts from disk, torch's first backward pass): ~2 s that a worker can spend while the artist
+    picks the photo."""
     import importlib
 
     import torch
@@ -211,14 +201,14 @@ def warm_up(head: HeadModel | None = None) -> None:
     from ..heads.default import load_default_head
     from .texture import eye_zone, skin_layout
 
-    for name in ("mediapipe.python.solutions.face_mesh", "torch._dynamo", "scipy.optimize", "scipy.ndimage"):
+    for name in ("mediapipe.python.solutions.face_mesh", "scipy.optimize", "scipy.ndimage"):
         importlib.import_module(name)
     head = head or load_default_head()
     for size in (ROUND_ALBEDO_PX, ALBEDO_RESOLUTION):
         eye_zone(head, skin_layout(head, size))
     # torch's first backward pass and optimiser step (its engine and kernels start up).
     p = torch.zeros(64, requires_grad=True)
-    opt = torch.optim.Adam([p], lr=0.1)
+    opt = Adam([p], lr=0.1)
     (p * p).sum().backward()  # type: ignore[no-untyped-call]
     opt.step()
 
@@ -233,8 +223,6 @@ def reconstruct(
     s = settings or PhotoSettings()
     _check_detail_choice(s.detail)  # a bad choice fails before the work
     report = progress or (lambda f, m: None)
-    if s.photometric is not None and s.photometric.rounds > 0:
-        _preload_optimiser()
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
     report(0.0, "reading the photo")
