@@ -27,12 +27,12 @@ class Adam:
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
     ) -> None:
-        items = list(params)
+        items: list[Any] = list(params)
+        self.groups: list[tuple[list[torch.Tensor], float]]
         if items and isinstance(items[0], Mapping):
-            groups = [(list(g["params"]), float(g.get("lr", lr))) for g in items]  # type: ignore[union-attr]
+            self.groups = [(list(g["params"]), float(g.get("lr", lr))) for g in items]
         else:
-            groups = [(list(items), float(lr))]  # type: ignore[arg-type]
-        self.groups: list[tuple[list[torch.Tensor], float]] = groups
+            self.groups = [(items, float(lr))]
         self.betas = betas
         self.eps = eps
         self.steps = 0
