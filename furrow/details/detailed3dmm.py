@@ -224,14 +224,13 @@ class Detailed3DMMSource:
                 self.head = load_default_head()
             # Above the network's band the corpus generator carries on for the same person: their
             # pores and static lines, and (per frame) the fine edge of each expression wrinkle.
-            if not expressions:
+            if expressions:
+                skin = ProceduralDetails(self.head, resolution, layout=identity.seed % LAYOUT_VARIANTS)
+                skin.fine_expression(native)  # built here, so the first frames are not the slow ones
+                self._skin = skin
+            else:
                 skin = ProceduralDetails(self.head, resolution, variants=0)
-                self._fine = high_band(skin.identity_maps([identity]), native)[0]
-                return
-            skin = ProceduralDetails(self.head, resolution, layout=identity.seed % LAYOUT_VARIANTS)
             self._fine = high_band(skin.identity_maps([identity]), native)[0]
-            skin.fine_expression(native)  # built here, so the first frames are not the slow ones
-            self._skin = skin
 
     @torch.inference_mode()
     def frames(self, weights: torch.Tensor) -> torch.Tensor:
