@@ -613,9 +613,14 @@ def _bank(head: HeadModel, resolution: int, layouts: tuple[int, ...]) -> _Bank:
     for tensor in (bank.combined, bank.pore_depth, bank.rough, bank.crepe):
         _no_denormals(tensor)
     _CACHE[key] = (weakref.ref(head), bank)
+    _trim_cache()
+    return bank
+
+
+def _trim_cache() -> None:
+    """Drop the oldest banks (never the newest) while the cache holds more than _CACHE_BYTES."""
     while len(_CACHE) > 1 and sum(_bank_bytes(b) for _, b in _CACHE.values()) > _CACHE_BYTES:
         _CACHE.pop(next(iter(_CACHE)))
-    return bank
 
 
 def _bank_bytes(bank: _Bank) -> int:
@@ -838,6 +843,7 @@ class ProceduralDetails:
             for v in range(len(bank.layouts)):
                 fine[v] = high_band(bank.expression[v].view(k, res, res), native).view(k, -1)
             bank.fine_expression, bank.fine_native = fine, native
+            _trim_cache()  # the band is as large as the patterns it came from
         return bank.fine_expression
 
     def fine_expression_maps(
