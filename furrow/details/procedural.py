@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import math
 import weakref
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
 from typing import Any, Union
 
 import numpy as np
@@ -171,9 +172,9 @@ def _surface(head: HeadModel, resolution: int, gutter: float = 3.0) -> _Surface:
     covered = tri_id >= 0
     corners = head.triangles[np.where(covered, tri_id, 0)]
     verts = head.vertices.astype(np.float64) * 1000.0
-    pos = (verts[corners] * bary[..., None]).sum(axis=-2)
+    pos = np.einsum("hwk,hwkc->hwc", bary, verts[corners])
     vn = vertex_normals(head.vertices.astype(np.float64), head.triangles)
-    nrm = (vn[corners] * bary[..., None]).sum(axis=-2)
+    nrm = np.einsum("hwk,hwkc->hwc", bary, vn[corners])
     nrm /= np.maximum(np.linalg.norm(nrm, axis=-1, keepdims=True), 1e-12)
     # Texel size from neighbours inside islands (before the gutters are filled).
     step = np.linalg.norm(np.diff(pos, axis=1), axis=-1)
@@ -189,14 +190,19 @@ def _surface(head: HeadModel, resolution: int, gutter: float = 3.0) -> _Surface:
     for name in stored:
         m = np.asarray(stored[name], dtype=np.float64)
         if m.shape != (resolution, resolution):
-            computed = computed or region_masks(head, resolution)
+            computed = computed or region_masks(head, resolution, (tri_id, bary))
             m = computed[name].astype(np.float64)
         masks[name] = m
     # Softened masks: wrinkles fade out at region borders instead of being cut.
     sigma = 1.5 * resolution / 256.0
-    soft = {
-        k: np.clip(gaussian_filter(v, sigma) * 1.15, 0.0, 1.0).reshape(-1)[index] for k, v in masks.items()
-    }
+
+    def soften(mask: F64) -> F64:
+        out: F64 = np.clip(gaussian_filter(mask.astype(np.float32), sigma) * 1.15, 0.0, 1.0)
+        return out.reshape(-1)[index].astype(np.float64)
+
+    # scipy's filters release the GIL: one mask per torch thread (0.7 s on one core at 1024 px).
+    with ThreadPoolExecutor(max(1, torch.get_num_threads())) as pool:
+        soft = dict(zip(masks, pool.map(soften, masks.values()), strict=True))
     lm = head.landmark_positions(head.vertices, "68").astype(np.float64) * 1000.0
     return _Surface(
         p=pos.reshape(-1, 3)[index],
@@ -513,7 +519,7 @@ class _Bank:
     skin: torch.Tensor  # (R, R) 1 where there is skin (gutters included)
     position: npt.NDArray[np.float32]  # (R, R, 3) mm, 0 off the skin
     mm_per_px: float
-    noise: torch.Tensor | None = None  # the skin noise bank, made on first use
+    noise: dict[int, torch.Tensor] = field(default_factory=dict)  # skin noise entries, made on first use
     layouts: tuple[int, ...] = ()  # the wrinkle layouts held in ``combined``, in order
     fine_expression: torch.Tensor | None = None  # (V, K, R*R) above a model's band, made on first use
     fine_native: int = 0  # that model's resolution
@@ -624,7 +630,7 @@ def _trim_cache() -> None:
 
 
 def _bank_bytes(bank: _Bank) -> int:
-    tensors = [bank.combined, bank.noise, bank.fine_expression]
+    tensors = [bank.combined, *bank.noise.values(), bank.fine_expression]
     return sum(t.nbytes for t in tensors if t is not None) + bank.position.nbytes
 
 
@@ -665,16 +671,24 @@ _NOISE_ENTRIES = 16
 _NOISE_MARGIN = 4  # texels; a window's shift also moves the regional fields, so keep it small
 
 
-def _noise_bank(bank: _Bank, resolution: int) -> torch.Tensor:
-    """(N, 4, R + 2m, R + 2m) prefiltered per-head noise: pits at the regional pore density
-    (two radii), band-limited relief, and oriented crepe lines; windows of it make a person's skin."""
-    if bank.noise is not None:
+def _noise_entries(resolution: int) -> int:
+    """How many noise entries a head's skin draws from at ``resolution`` (~65 MB of them at 1024 px)."""
+    return max(4, min(_NOISE_ENTRIES, _NOISE_ENTRIES * 512**2 // resolution**2))
+
+
+def _noise_bank(bank: _Bank, resolution: int, wanted: Iterable[int]) -> dict[int, torch.Tensor]:
+    """Entries ``wanted`` of the head's prefiltered, field-weighted noise, each (4, R + 2m, R + 2m):
+    pits at the regional pore density (two radii), band-limited relief, and oriented crepe lines;
+    windows of it make a person's skin. Entries are filtered only when first asked for (one
+    person's bake needs one of them), from one random draw, so each is the same whichever
+    entries came first."""
+    missing = sorted(set(wanted) - bank.noise.keys())
+    if not missing:
         return bank.noise
     m, size = _NOISE_MARGIN, resolution + 2 * _NOISE_MARGIN
     mmpx = bank.mm_per_px
     gen = torch.Generator().manual_seed(90210)
-    entries = max(4, min(_NOISE_ENTRIES, _NOISE_ENTRIES * 512**2 // resolution**2))  # ~65 MB at 1024
-    u = torch.rand(entries, 3, size, size, generator=gen)
+    u = torch.rand(_noise_entries(resolution), 3, size, size, generator=gen)[missing]
     density = F.pad(bank.pore_density[None, None], (m, m, m, m), mode="replicate")[0, 0]
     small_k, large_k, rough_k = _gauss(max(0.12 / mmpx, 0.45)), _gauss(max(0.22 / mmpx, 0.6)), _gauss(0.9)
     crepe_k = torch.stack([_line_kernel(max(3.0 / mmpx, 4.0), a) for a in (0.5, -0.6, 1.4)])[:, None]
@@ -691,11 +705,11 @@ def _noise_bank(bank: _Bank, resolution: int) -> torch.Tensor:
         return F.pad(field[None, None], (m, m, m, m), mode="replicate")[0, 0]
 
     pore_depth, rough, crepe_amp = pad(bank.pore_depth), pad(bank.rough), pad(bank.crepe)
-    out = torch.stack(
-        [small * pore_depth, large * pore_depth, relief * rough, crepe * crepe_amp], 1
-    ).contiguous()
-    bank.noise = out
-    return out
+    out = torch.stack([small * pore_depth, large * pore_depth, relief * rough, crepe * crepe_amp], 1)
+    for i, e in enumerate(missing):
+        bank.noise[e] = out[i].clone()
+    _trim_cache()  # the entries count toward the cache's bytes
+    return bank.noise
 
 
 class ProceduralDetails:
@@ -718,7 +732,6 @@ class ProceduralDetails:
         self.resolution = resolution
         self.variants = variants
         self.bank = _bank(head, resolution, tuple(range(variants)) if layout is None else (layout,))
-        self._noise = _noise_bank(self.bank, resolution)
 
     @property
     def pattern_names(self) -> list[str]:
@@ -747,8 +760,13 @@ class ProceduralDetails:
         channel weights, so no filtering runs per map: one weighted sum of 4 windows each.
         """
         b, res = len(ids), self.resolution
-        bank, noise = self.bank, self._noise
-        margin = (noise.shape[-1] - res) // 2
+        bank, margin = self.bank, _NOISE_MARGIN
+        # Each person's noise entry and window offset, from their seed.
+        picks = [
+            (int(rng.integers(0, _noise_entries(res))), *map(int, rng.integers(0, 2 * margin + 1, 2)))
+            for rng in (np.random.default_rng([int(ident.seed), 0xD07]) for ident in ids)
+        ]
+        noise = _noise_bank(bank, res, (e for e, _, _ in picks))
         ages = [float(i.age) for i in ids]
         line_age = torch.tensor([age_lines(a) for a in ages])
         fold_age = torch.tensor([age_folds(a) for a in ages])
@@ -760,10 +778,8 @@ class ProceduralDetails:
         else:
             h = self._mix(bank.combined, torch.cat([amps, expression], 1), ids)
         h = h.view(b, res, res)
-        for i, ident in enumerate(ids):
-            rng = np.random.default_rng([int(ident.seed), 0xD07])
-            e, oy, ox = int(rng.integers(0, noise.shape[0])), *rng.integers(0, 2 * margin + 1, 2)
-            window = noise[e, :, oy : oy + res, ox : ox + res]
+        for i, (ident, (e, oy, ox)) in enumerate(zip(ids, picks, strict=True)):
+            window = noise[e][:, oy : oy + res, ox : ox + res]
             # Larger pores with pore size and age: blend the two radii.
             mix = min(max((ident.pore_size * (1.0 + 0.25 * float(line_age[i])) - 0.7) / 0.8, 0.0), 1.0)
             coef = (

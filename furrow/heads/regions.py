@@ -174,50 +174,33 @@ def region_weights(head: HeadModel) -> dict[str, F64]:
 
 def rasterise_layout(head: HeadModel, resolution: int = RESOLUTION) -> tuple[I32, F64]:
     """For every pixel, the skin triangle covering it (-1 where none) and its barycentric weights."""
+    from ..raster import uv_raster
+
     skin = np.zeros(head.n_vertices, dtype=bool)
     skin[head.parts["skin"]] = True
     tris = np.flatnonzero(skin[head.triangles].all(axis=1))
-    tri_id = np.full((resolution, resolution), -1, dtype=np.int32)
-    bary = np.zeros((resolution, resolution, 3))
-    uv = head.uvs.astype(np.float64)
-    for t in tris:
-        p = uv[head.triangle_loops[t]] * resolution  # pixel units, y up
-        lo = np.floor(p.min(axis=0) - 0.5).astype(int)
-        hi = np.ceil(p.max(axis=0) + 0.5).astype(int)
-        xs = np.arange(max(lo[0], 0), min(hi[0], resolution))
-        ys = np.arange(max(lo[1], 0), min(hi[1], resolution))
-        if len(xs) == 0 or len(ys) == 0:
-            continue
-        gx, gy = np.meshgrid(xs + 0.5, ys + 0.5)
-        d = (p[1, 0] - p[0, 0]) * (p[2, 1] - p[0, 1]) - (p[2, 0] - p[0, 0]) * (p[1, 1] - p[0, 1])
-        if abs(d) < 1e-12:
-            continue
-        b1 = ((gx - p[0, 0]) * (p[2, 1] - p[0, 1]) - (p[2, 0] - p[0, 0]) * (gy - p[0, 1])) / d
-        b2 = ((p[1, 0] - p[0, 0]) * (gy - p[0, 1]) - (gx - p[0, 0]) * (p[1, 1] - p[0, 1])) / d
-        b0 = 1.0 - b1 - b2
-        hit = (b0 >= -1e-9) & (b1 >= -1e-9) & (b2 >= -1e-9)
-        rows = resolution - 1 - gy[hit].astype(int)  # row 0 is v = 1
-        cols = gx[hit].astype(int)
-        tri_id[rows, cols] = t
-        bary[rows, cols] = np.stack([b0[hit], b1[hit], b2[hit]], axis=1)
-    return tri_id, bary
+    r = uv_raster(head.uvs, head.triangle_loops, resolution, tris)
+    return r.tri, r.bary.astype(np.float64)
 
 
-def region_masks(head: HeadModel, resolution: int = RESOLUTION) -> dict[str, F32]:
-    """Every region of ``REGION_NAMES`` as a float32 (R, R) image in [0, 1] over UV space."""
+def region_masks(
+    head: HeadModel, resolution: int = RESOLUTION, layout: tuple[I32, F64] | None = None
+) -> dict[str, F32]:
+    """Every region of ``REGION_NAMES`` as a float32 (R, R) image in [0, 1] over UV space;
+    ``layout``: ``rasterise_layout(head, resolution)`` when the caller has it already."""
     from scipy.ndimage import distance_transform_edt  # type: ignore[import-untyped]
 
     weights = region_weights(head)
-    tri_id, bary = rasterise_layout(head, resolution)
+    tri_id, bary = layout if layout is not None else rasterise_layout(head, resolution)
     covered = tri_id >= 0
-    corners = head.triangles[np.where(covered, tri_id, 0)]  # (R, R, 3) vertex ids
+    # Every region at once, on the covered pixels only: (N, 3) corners x (V, regions) weights.
+    corners = head.triangles[tri_id[covered]]
+    table = np.stack([weights[name] for name in REGION_NAMES], axis=1)
+    values = np.zeros((resolution, resolution, len(REGION_NAMES)))
+    values[covered] = np.einsum("nk,nkr->nr", bary[covered], table[corners])
     # Fill the gutters next to islands (<= 3 px) with the nearest covered pixel's value.
     dist, (iy, ix) = distance_transform_edt(~covered, return_indices=True)
     fill = covered | (dist <= 3.0)
-    out: dict[str, F32] = {}
-    for name in REGION_NAMES:
-        value = (weights[name][corners] * bary).sum(axis=-1)
-        value = np.where(covered, value, 0.0)
-        spread = np.where(fill, value[iy, ix], 0.0)
-        out[name] = np.clip(spread, 0.0, 1.0).astype(np.float32)
-    return out
+    spread = np.where(fill[..., None], values[iy, ix], 0.0)
+    clipped = np.clip(spread, 0.0, 1.0).astype(np.float32)
+    return {name: np.ascontiguousarray(clipped[..., k]) for k, name in enumerate(REGION_NAMES)}

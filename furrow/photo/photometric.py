@@ -36,12 +36,12 @@ import torch
 import torch.nn.functional as F
 
 from ..heads.model import HeadModel
+from ..raster import rasterize
 from .adam import Adam
 from .camera import HEAD_TO_CAMERA, Camera, rotation_matrix
 from .fit import FitResult, FitSettings, LandmarkModel, _Problem
 from .image import Photo
 from .landmarks import FaceLandmarks
-from .raster import rasterize
 from .texture import Albedo, face_mask, project_albedo, sh_basis_torch, srgb_to_linear
 
 F32 = npt.NDArray[np.float32]

@@ -11,8 +11,8 @@ import numpy.typing as npt
 
 from ..heads.model import HeadModel
 from ..io.head_mesh import vertex_normals
+from ..raster import rasterize
 from .fit import FitResult
-from .raster import rasterize
 from .texture import Albedo, _bilinear, linear_to_srgb, sh_basis, srgb_to_linear
 
 F32 = npt.NDArray[np.float32]

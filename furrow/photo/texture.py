@@ -27,10 +27,10 @@ import torch
 
 from ..heads.model import HeadModel
 from ..io.head_mesh import vertex_normals
+from ..raster import Raster, rasterize, uv_raster
 from .fit import FitResult
 from .image import Photo
 from .landmarks import MP_EYE_RINGS, MP_FACE_OVAL, MP_INNER_LIP_RING, FaceLandmarks
-from .raster import Raster, rasterize, uv_raster
 
 F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
@@ -126,7 +126,7 @@ class _Layout:
 _LAYOUTS: dict[tuple[int, int], tuple[weakref.ref[HeadModel], _Layout]] = {}
 
 
-LAYOUT_CACHE_VERSION = 1
+LAYOUT_CACHE_VERSION = 2  # 2: with the eye zone
 
 
 def layout_cache_dir() -> Path:
@@ -136,9 +136,10 @@ def layout_cache_dir() -> Path:
 
 def _layout_key(head: HeadModel, resolution: int) -> str:
     """A digest of everything a layout depends on: the UVs, the triangles, the skin, the mesh's
-    symmetry (its vertices), the size and the format."""
-    h = hashlib.sha1(f"v{LAYOUT_CACHE_VERSION}-{resolution}".encode())
-    for a in (head.uvs, head.triangle_loops, head.triangles, head.parts["skin"], head.vertices):
+    symmetry (its vertices), the eyes and their zone, the size and the format."""
+    h = hashlib.sha1(f"v{LAYOUT_CACHE_VERSION}-{resolution}-{EYE_ZONE_MM}".encode())
+    eyes = head.parts.get("eyes", np.zeros(0, np.int64))
+    for a in (head.uvs, head.triangle_loops, head.triangles, head.parts["skin"], head.vertices, eyes):
         h.update(np.ascontiguousarray(a).tobytes())
     return f"skin_layout-{resolution}-{h.hexdigest()[:20]}.npz"
 
@@ -148,11 +149,12 @@ def _load_layout(path: Path, resolution: int) -> _Layout | None:
         with np.load(path) as f:
             raster = Raster(tri=f["tri"], bary=f["bary"], depth=f["depth"])
             index, mirror = f["index"].astype(np.int64), f["mirror"].astype(np.int64)
+            eyes = np.unpackbits(f["eye_zone"], count=len(index)).astype(bool)
     except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
         return None  # missing or damaged: built again
     if raster.tri.shape != (resolution, resolution) or index.shape != mirror.shape:
         return None
-    return _Layout(raster=raster, index=index, mirror=mirror)
+    return _Layout(raster=raster, index=index, mirror=mirror, eye_zone=eyes)
 
 
 def _save_layout(path: Path, layout: _Layout) -> None:
@@ -165,6 +167,7 @@ def _save_layout(path: Path, layout: _Layout) -> None:
             np.savez(
                 f, tri=layout.raster.tri, bary=layout.raster.bary, depth=layout.raster.depth,
                 index=layout.index.astype(np.int32), mirror=layout.mirror.astype(np.int32),
+                eye_zone=np.packbits(layout.eye_zone if layout.eye_zone is not None else np.zeros(0, bool)),
             )  # fmt: skip
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
@@ -183,6 +186,7 @@ def skin_layout(head: HeadModel, resolution: int) -> _Layout:
     layout = _load_layout(path, resolution)
     if layout is None:
         layout = _build_layout(head, resolution)
+        eye_zone(head, layout)  # kept with it: 0.2 s at 1024 px
         _save_layout(path, layout)
     if len(_LAYOUTS) >= 2:
         _LAYOUTS.pop(next(iter(_LAYOUTS)))
@@ -247,48 +251,42 @@ def _texel_points(head: HeadModel, r: Raster, index: npt.NDArray[np.int64], valu
 
 
 def _bilinear(image: F32, x: F64, y: F64) -> F32:
-    """Sample (H, W, C) at continuous pixel coordinates (pixel centres at +0.5), clamped."""
+    """Sample (H, W, C) at continuous pixel coordinates (pixel centres at +0.5), clamped at the
+    edges; torch's sampler (every core; 0.02 s for a 1024 px layout's texels, numpy 0.15 s)."""
+    import torch.nn.functional as F
+
     h, w = image.shape[:2]
-    fx = np.clip(x - 0.5, 0, w - 1)
-    fy = np.clip(y - 0.5, 0, h - 1)
-    x0 = np.minimum(fx.astype(np.int64), w - 2) if w > 1 else np.zeros(len(fx), np.int64)
-    y0 = np.minimum(fy.astype(np.int64), h - 2) if h > 1 else np.zeros(len(fy), np.int64)
-    ax = (fx - x0)[:, None]
-    ay = (fy - y0)[:, None]
-    x1 = np.minimum(x0 + 1, w - 1)
-    y1 = np.minimum(y0 + 1, h - 1)
-    top = image[y0, x0] * (1 - ax) + image[y0, x1] * ax
-    bottom = image[y1, x0] * (1 - ax) + image[y1, x1] * ax
-    out: F32 = (top * (1 - ay) + bottom * ay).astype(np.float32)
-    return out
+    img = torch.from_numpy(np.ascontiguousarray(image, np.float32)).permute(2, 0, 1)[None]
+    grid = torch.from_numpy(np.stack([2.0 * x / w - 1.0, 2.0 * y / h - 1.0], axis=1).astype(np.float32))
+    out = F.grid_sample(img, grid[None, None], mode="bilinear", padding_mode="border", align_corners=False)
+    result: F32 = out[0, :, 0].T.contiguous().numpy()
+    return result
 
 
 def push_pull(values: F32, weights: F32) -> F32:
     """Fill where ``weights`` is 0 with a smooth continuation of the weighted ``values``.
 
     Pull: halve the image, averaging by weight, until one pixel; push: back up, each level's
-    holes taking the coarser level's colour, its partial pixels a weighted blend.
+    holes taking the coarser level's colour, its partial pixels a weighted blend. In torch: its
+    pooling and bilinear upsampling run on every core (0.06 s at 1024 px, scipy's zoom 0.4 s).
     """
-    levels = [(values * weights[..., None], weights)]
-    while levels[-1][1].shape[0] > 1:
-        v, w = levels[-1]
-        h2, w2 = (v.shape[0] + 1) // 2 * 2, (v.shape[1] + 1) // 2 * 2
-        v = np.pad(v, ((0, h2 - v.shape[0]), (0, w2 - v.shape[1]), (0, 0)))
-        w = np.pad(w, ((0, h2 - w.shape[0]), (0, w2 - w.shape[1])))
-        vs = v.reshape(h2 // 2, 2, w2 // 2, 2, -1).sum(axis=(1, 3))
-        ws = w.reshape(h2 // 2, 2, w2 // 2, 2).sum(axis=(1, 3))
-        levels.append((vs, ws))
-    from scipy.ndimage import zoom  # type: ignore[import-untyped]
+    import torch.nn.functional as F
 
+    w = torch.from_numpy(np.ascontiguousarray(weights, np.float32))[None, None]
+    v = torch.from_numpy(np.ascontiguousarray(values, np.float32)).permute(2, 0, 1)[None] * w
+    levels = [(v, w)]
+    while max(levels[-1][1].shape[-2:]) > 1:
+        v, w = levels[-1]
+        pad = (0, v.shape[-1] % 2, 0, v.shape[-2] % 2)
+        levels.append((F.avg_pool2d(F.pad(v, pad), 2) * 4.0, F.avg_pool2d(F.pad(w, pad), 2) * 4.0))
     v, w = levels[-1]
-    colour = v / np.maximum(w, 1e-12)[..., None]
+    colour = v / w.clamp_min(1e-12)
     for v, w in reversed(levels[:-1]):
-        # Linear (not nearest) upsampling: the fill has no blocks.
-        up = zoom(colour, (2, 2, 1), order=1, mode="nearest", grid_mode=True)[: v.shape[0], : v.shape[1]]
-        share = np.clip(w, 0.0, 1.0)[..., None]
-        own = v / np.maximum(w, 1e-12)[..., None]
-        colour = own * share + up * (1.0 - share)
-    out: F32 = colour.astype(np.float32)
+        # Linear (not nearest) upsampling, edges clamped: the fill has no blocks.
+        up = F.interpolate(colour, scale_factor=2, mode="bilinear", align_corners=False)
+        share = w.clamp(0.0, 1.0)
+        colour = v / w.clamp_min(1e-12) * share + up[..., : v.shape[-2], : v.shape[-1]] * (1.0 - share)
+    out: F32 = colour[0].permute(1, 2, 0).contiguous().numpy()
     return out
 
 
@@ -401,8 +399,8 @@ def view_texels(
     depth_buffer = rasterize(np.stack([wx, wy], axis=1), head.triangles, width, height, depth=c[:, 2])
     normals = vertex_normals(verts.astype(np.float32), head.triangles).astype(np.float64) @ cam.rotation.T
 
-    p = _texel_points(head, layout.raster, layout.index, c)  # camera-frame texel points
-    n = _texel_points(head, layout.raster, layout.index, normals)
+    # Camera-frame texel points and normals, in one pass over the texels.
+    p, n = np.split(_texel_points(head, layout.raster, layout.index, np.concatenate([c, normals], 1)), 2, 1)
     n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
     z = np.maximum(p[:, 2], 1e-6)
     u, v = window(cam.focal_px * p[:, 0] / z + cam.width / 2.0, cam.focal_px * p[:, 1] / z + cam.height / 2.0)

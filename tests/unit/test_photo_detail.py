@@ -25,7 +25,6 @@ from furrow.photo.detail import (
     without_expression,
 )
 from furrow.photo.fit import fit_landmarks
-from furrow.photo.raster import rasterize
 from furrow.photo.samples import sample_photo
 from furrow.photo.texture import (
     _bilinear,
@@ -35,6 +34,7 @@ from furrow.photo.texture import (
     push_pull,
     skin_layout,
 )
+from furrow.raster import rasterize
 
 pytestmark = pytest.mark.skipif(not weights_available(), reason="needs the trained detail model")
 SIZE = 256  # the generator's native size

@@ -8,9 +8,9 @@ from furrow.heads.default import load_default_head
 from furrow.heads.regions import rasterise_layout
 from furrow.photo import detect_landmarks, load_photo
 from furrow.photo.fit import fit_landmarks
-from furrow.photo.raster import rasterize, uv_raster
 from furrow.photo.samples import sample_photo
 from furrow.photo.texture import face_mask, project_albedo, push_pull
+from furrow.raster import rasterize, uv_raster
 
 
 def test_rasteriser_matches_the_layout_rasteriser_and_keeps_the_nearest() -> None:
@@ -21,6 +21,17 @@ def test_rasteriser_matches_the_layout_rasteriser_and_keeps_the_nearest() -> Non
     ours = uv_raster(head.uvs, head.triangle_loops, 128, tris)
     tri_id, bary = rasterise_layout(head, 128)
     assert np.array_equal(ours.tri, tri_id) and np.allclose(ours.bary, bary, atol=1e-6)
+    # Every covered texel's weights put it at its own centre in UV space, inside its triangle.
+    rows, cols = np.nonzero(tri_id >= 0)
+    corners = head.uvs[head.triangle_loops[tri_id[rows, cols]]].astype(np.float64)  # (N, 3, 2)
+    uv = np.einsum("nk,nkd->nd", bary[rows, cols], corners)
+    np.testing.assert_allclose(uv[:, 0], (cols + 0.5) / 128, atol=1e-6)
+    np.testing.assert_allclose(uv[:, 1], 1.0 - (rows + 0.5) / 128, atol=1e-6)
+    assert bary[rows, cols].min() > -1e-6 and set(np.unique(tri_id[rows, cols])) <= set(tris.tolist())
+    # The covered share is the skin triangles' UV area (up to the edges' pixels).
+    t = head.uvs[head.triangle_loops[tris]].astype(np.float64)
+    area = 0.5 * np.abs(np.cross(t[:, 1] - t[:, 0], t[:, 2] - t[:, 0])).sum()
+    assert abs(len(rows) / 128**2 - area) < 0.1 * area
     # Two overlapping squares: the nearer one wins wherever they overlap, whatever the order.
     xy = np.array([[10, 10], [50, 10], [50, 50], [10, 50], [30, 30], [70, 30], [70, 70], [30, 70]], float)
     tris2 = np.array([[0, 1, 2], [0, 2, 3], [4, 5, 6], [4, 6, 7]])
