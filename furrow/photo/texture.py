@@ -302,7 +302,7 @@ def face_mask(landmarks: FaceLandmarks, erode: float = 0.02) -> npt.NDArray[np.b
     draw.polygon([tuple(map(float, pts[i])) for i in MP_FACE_OVAL], fill=255)
     radius = round(erode * landmarks.face_size)
     if radius >= 1:  # erode by a distance transform: linear time at any radius
-        from scipy.ndimage import distance_transform_edt
+        from scipy.ndimage import distance_transform_edt  # type: ignore[import-untyped]
 
         inside = distance_transform_edt(np.asarray(img) > 127) > radius
         img = Image.fromarray((inside * 255).astype(np.uint8))
