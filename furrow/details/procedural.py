@@ -23,6 +23,7 @@ the skin.
 from __future__ import annotations
 
 import math
+import threading
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -539,6 +540,7 @@ SUPERSAMPLE_UP_TO = 256
 
 # Per (head, resolution, layouts): a head is unhashable, so its id, checked against a weak reference.
 _CACHE: dict[tuple[int, int, tuple[int, ...]], tuple[weakref.ref[HeadModel], _Bank]] = {}
+_LOCK = threading.RLock()  # guards _CACHE and the banks' lazily made parts
 _CACHE_BYTES = 600 * 2**20  # banks past this (oldest first) are dropped: a 1024 px one holds ~300 MB
 
 # Per region: pores per mm^2, pore depth (mm), pore radius (mm), skin roughness (mm), crepe lines (mm).
@@ -561,6 +563,11 @@ _SKIN = {
 
 def _bank(head: HeadModel, resolution: int, layouts: tuple[int, ...]) -> _Bank:
     """The patterns of wrinkle layouts ``layouts`` (none: skin only) and the skin fields."""
+    with _LOCK:  # a worker's prewarm thread may be building this very bank: wait, do not redo it
+        return _make_bank(head, resolution, layouts)
+
+
+def _make_bank(head: HeadModel, resolution: int, layouts: tuple[int, ...]) -> _Bank:
     key = (id(head), resolution, layouts)
     if key in _CACHE and _CACHE[key][0]() is head:
         return _CACHE[key][1]
@@ -568,7 +575,7 @@ def _bank(head: HeadModel, resolution: int, layouts: tuple[int, ...]) -> _Bank:
     # Wrinkles are built at SUPERSAMPLE x the resolution and area-averaged: a 0.5 mm crease on a
     # 1.6 mm texel, point-sampled, breaks into dashes that a model learns and upsampling turns to blobs.
     ss = SUPERSAMPLE if resolution <= SUPERSAMPLE_UP_TO else 1
-    fine = _surface(head, resolution * ss, gutter=3.0 * ss + ss - 1) if ss > 1 else s
+    fine = _surface(head, resolution * ss, gutter=3.0 * ss + ss - 1) if ss > 1 and layouts else s
     patterns: list[_Pattern] = []
     combined = np.zeros((1, 2, resolution * resolution), dtype=np.float32)  # variants=0: skin only
     for i, v in enumerate(layouts):  # filled in place: float64 full-size copies would triple peak memory
@@ -682,9 +689,14 @@ def _noise_bank(bank: _Bank, resolution: int, wanted: Iterable[int]) -> dict[int
     windows of it make a person's skin. Entries are filtered only when first asked for (one
     person's bake needs one of them), from one random draw, so each is the same whichever
     entries came first."""
-    missing = sorted(set(wanted) - bank.noise.keys())
-    if not missing:
+    with _LOCK:
+        missing = sorted(set(wanted) - bank.noise.keys())
+        if missing:
+            _filter_noise(bank, resolution, missing)
         return bank.noise
+
+
+def _filter_noise(bank: _Bank, resolution: int, missing: list[int]) -> None:
     m, size = _NOISE_MARGIN, resolution + 2 * _NOISE_MARGIN
     mmpx = bank.mm_per_px
     gen = torch.Generator().manual_seed(90210)
@@ -709,7 +721,6 @@ def _noise_bank(bank: _Bank, resolution: int, wanted: Iterable[int]) -> dict[int
     for i, e in enumerate(missing):
         bank.noise[e] = out[i].clone()
     _trim_cache()  # the entries count toward the cache's bytes
-    return bank.noise
 
 
 class ProceduralDetails:

@@ -190,10 +190,11 @@ def _model_detail(age: float, resolution: int) -> npt.NDArray[np.float32]:
     return out
 
 
-def warm_up(head: HeadModel | None = None) -> None:
+def warm_up(head: HeadModel | None = None, detail_resolution: int = PhotoSettings.detail_resolution) -> None:
     """Load what the first photo of a session would (MediaPipe, scipy's solvers, the head, its skin
-    layouts from disk, torch's first backward pass): ~2 s that a worker can spend while the artist
-    picks the photo."""
+    layouts from disk, torch's first backward pass, then the detail model's skin at
+    ``detail_resolution``): ~2 s + ~3 s that a worker can spend while the artist picks the photo.
+    A photo that arrives sooner waits for a half-built skin bank rather than building another."""
     import importlib
 
     import torch
@@ -211,6 +212,7 @@ def warm_up(head: HeadModel | None = None) -> None:
     opt = Adam([p], lr=0.1)
     (p * p).sum().backward()  # type: ignore[no-untyped-call]
     opt.step()
+    _model_detail(DEFAULT_AGE, detail_resolution)  # the skin fields and noise, shared by every age
 
 
 def reconstruct(

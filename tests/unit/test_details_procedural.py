@@ -186,6 +186,34 @@ def test_a_persons_skin_filters_only_their_noise_and_is_the_same_in_any_batch(
     assert float(first.abs().max()) > 0.01
 
 
+def test_a_bank_asked_for_by_two_threads_is_built_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Head from Photo's prewarm builds the skin bank on a thread; a photo that arrives meanwhile
+    waits for it instead of building a second one (twice the time and memory)."""
+    import threading
+
+    from furrow.details import procedural
+
+    monkeypatch.setattr(procedural, "_CACHE", {})
+    built: list[int] = []
+    real = procedural._surface
+
+    def counted(*args: object, **kwargs: object) -> object:
+        built.append(1)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(procedural, "_surface", counted)
+    head = load_default_head()
+    out: list[ProceduralDetails] = []
+    threads = [
+        threading.Thread(target=lambda: out.append(ProceduralDetails(head, 96, variants=0))) for _ in range(2)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(out) == 2 and out[0].bank is out[1].bank and len(built) == 1
+
+
 def test_weights_as_array_dict_or_tensor(details: ProceduralDetails) -> None:
     w = np.zeros(len(ARKIT_NAMES), dtype=np.float32)
     w[ARKIT_NAMES.index("browInnerUp")] = 0.7
