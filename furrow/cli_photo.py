@@ -31,6 +31,12 @@ def add_parser(sub: Any) -> None:
         "--age", type=float, metavar="YEARS", help="the person's age for the detail model (default 40)"
     )
     photo.add_argument(
+        "--estimate-age",
+        action="store_true",
+        help="read the age from a sharp photo's fine shading where it can (--age where it cannot; "
+        "about 1 s; docs/PHOTO.md says how well it does)",
+    )
+    photo.add_argument(
         "--focal-px", type=float, metavar="PX", help="focal length in pixels (default: EXIF, else estimated)"
     )
     photo.add_argument(
@@ -59,6 +65,7 @@ def cmd_photo(args: argparse.Namespace) -> int:
         "out_dir": str(Path(args.out).expanduser().resolve()),
         "detail": args.detail,
         "age": args.age,
+        "estimate_age": args.estimate_age,
         "focal_px": args.focal_px,
         "albedo_resolution": args.albedo_res,
         "detail_resolution": args.detail_res,
@@ -71,7 +78,8 @@ def cmd_photo(args: argparse.Namespace) -> int:
     print(
         f"wrote {d['out_dir']}: head.obj, albedo.png, displacement.png, params.json "
         f"(landmark error {d['landmark_error_px']:.1f} px; head turned {yaw:+.0f} deg, pitch {pitch:+.0f}, "
-        f"roll {roll:+.0f}; detail: {d['detail_reason']}; {d['seconds']['total']:.1f} s)"
+        f"roll {roll:+.0f}; detail: {d['detail_reason']}; age {d['age']:.0f}, {d['age_source']}; "
+        f"{d['seconds']['total']:.1f} s)"
     )
     for warning in result.warnings:
         print(f"note: {warning}")

@@ -134,6 +134,12 @@ class FURROW_OT_head_from_photo(JobOperator):
     age: FloatProperty(  # type: ignore[valid-type]
         name="Age", description="The person's age, for the detail model", default=40.0, min=1.0, max=110.0
     )
+    estimate_age: BoolProperty(  # type: ignore[valid-type]
+        name="Age from Photo",
+        description="Read the age from a sharp photo's fine shading where it can (about a second; "
+        "Age where it cannot: a degraded photo, or young or unclear skin)",
+        default=False,
+    )
     use_shading: BoolProperty(  # type: ignore[valid-type]
         name="Refine with Shading",
         description="Polish the head's shape against the photo's shading (a few seconds more; "
@@ -156,6 +162,7 @@ class FURROW_OT_head_from_photo(JobOperator):
             "out_dir": str(folder),
             "detail": self.detail.lower(),
             "age": self.age,
+            "estimate_age": self.estimate_age,
             "photometric": self.use_shading,
         }
 
@@ -201,11 +208,16 @@ class FURROW_OT_head_from_photo(JobOperator):
             raise
         context.view_layer.objects.active = obj  # type: ignore[union-attr]
         yaw, pitch, _roll = params["camera"]["yaw_pitch_roll_degrees"]
+        age = (
+            f"; age {params['detail']['age']:.0f}: {params['detail']['age_source']}"
+            if self.estimate_age
+            else ""
+        )
         self.report(
             {"INFO"},
             f"Added {obj.name}: fitted to {params['source']} (landmark error "
             f"{params['landmark_error_px']:.1f} px, head turned {yaw:+.0f} deg, pitch {pitch:+.0f}); "
-            f"detail: {params['detail']['reason']}",
+            f"detail: {params['detail']['reason']}{age}",
         )
         return {"FINISHED"}
 

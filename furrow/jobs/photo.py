@@ -6,6 +6,8 @@ params of ``head_from_photo``:
                earlier photo result
   detail       "auto" (default), "model" or "image"
   age          the person's age for the detail model (default 40)
+  estimate_age true: read the age from a sharp photo's fine shading where it can (``age`` where
+               it cannot)
   focal_px     the camera's focal length in pixels (default: EXIF, else estimated)
   albedo_resolution, detail_resolution   texture sizes (default 1024)
 """
@@ -56,6 +58,7 @@ def head_from_photo(params: dict[str, Any], ctx: JobContext) -> JobOutput:
         detail_resolution=sizes["detail_resolution"],
         detail=str(params.get("detail") or "auto"),
         age=age,
+        estimate_age=bool(params.get("estimate_age", False)),
         focal_px=focal,
         photometric=PhotometricSettings() if params.get("photometric", True) else None,
     )
@@ -86,6 +89,8 @@ def head_from_photo(params: dict[str, Any], ctx: JobContext) -> JobOutput:
             "landmark_error_px": fit.landmark_error_px,
             "detail_path": result.detail_path,
             "detail_reason": result.detail_reason,
+            "age": result.age,
+            "age_source": result.age_source,
             "quality": result.quality.as_dict(),
             "seconds": result.seconds,
         },

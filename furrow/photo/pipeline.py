@@ -47,9 +47,10 @@ class PhotoSettings:
     albedo_resolution: int = ALBEDO_RESOLUTION
     detail_resolution: int = 1024
     detail: str = "auto"  # auto | image | model
-    age: float | None = None  # None: DEFAULT_AGE, or the photo's estimate with estimate_age
+    age: float | None = None  # None: DEFAULT_AGE; with estimate_age, where the photo gives none
     # Off by default: it reads an age from few sharp photos and gains 1-3% of the detail error
-    # where it does (docs/PHOTO.md); scripts/eval_photo turns it on to measure it.
+    # where it does (docs/PHOTO.md); `--estimate-age`, Blender's "Age from Photo" and
+    # scripts/eval_photo turn it on.
     estimate_age: bool = False
     focal_px: float | None = None  # overrides EXIF
     fit: FitSettings = field(default_factory=FitSettings)
@@ -105,31 +106,34 @@ def _detail_age(
     head: HeadModel, fit: FitResult, photo: Photo, albedo: Albedo, landmarks: FaceLandmarks,
     settings: PhotoSettings, quality: ImageQuality,
 ) -> tuple[float, str, bool]:  # fmt: skip
-    """The detail model's age, how it was chosen, and whether the photo gave it: the artist's
-    wins; with ``estimate_age`` a sharp photo's fine shading picks one (``detail.estimate_age``);
-    a degraded photo has none to go on."""
+    """The detail model's age, how it was chosen, and whether the photo gave it. With
+    ``estimate_age`` a sharp photo's fine shading picks one (``detail.estimate_age``) and the
+    artist's age is the fallback; without it, the artist's age; else ``DEFAULT_AGE``. A degraded
+    photo has no fine shading to go on."""
     if settings.age is not None:
-        return float(settings.age), "given", False
+        fallback, source = float(settings.age), "given"
+    else:
+        fallback, source = DEFAULT_AGE, "default"
     if not settings.estimate_age:
-        return DEFAULT_AGE, "default", False
+        return fallback, source, False
     if not quality.sharp:
-        return DEFAULT_AGE, "default: the photo is too degraded to estimate an age from", False
+        return fallback, f"{source}: the photo is too degraded to estimate an age from", False
     from ..details.detailed3dmm import weights_available
 
     if not weights_available():
-        return DEFAULT_AGE, "default: no trained detail model to estimate an age with", False
+        return fallback, f"{source}: no trained detail model to estimate an age with", False
     from .detail import estimate_age
 
     try:
         estimate = estimate_age(head, fit, photo, albedo, landmarks)
     except PhotoError as exc:
-        return DEFAULT_AGE, f"default: {exc}", False
+        return fallback, f"{source}: {exc}", False
     low, high = min(estimate.errors), max(estimate.errors)
     if not estimate.decisive:
         return (
-            DEFAULT_AGE,
+            fallback,
             (
-                f"default: the photo's fine shading is best explained by the least relief the detail model "
+                f"{source}: the photo's fine shading is best explained by the least relief the detail model "
                 f"makes (age {low:.0f}): young skin, or shading that is not relief, so no age is read from it"
             ),
             False,

@@ -30,9 +30,11 @@ def _obj_vertices(path: Path) -> np.ndarray:
 def test_photo_writes_a_fitted_textured_head(tmp_path: Path) -> None:
     photo = sample_photo("grace_hopper")
     out = tmp_path / "hopper"
-    run = _run("photo", str(photo), "--out", str(out), "--albedo-res", "512", "--detail-res", "256")
+    run = _run(
+        "photo", str(photo), "--out", str(out), "--albedo-res", "512", "--detail-res", "256", "--estimate-age"
+    )
     assert run.returncode == 0, run.stderr
-    assert "wrote" in run.stdout and "head.obj" in run.stdout
+    assert "wrote" in run.stdout and "head.obj" in run.stdout and "age 40, default: " in run.stdout
     assert sorted(p.name for p in out.iterdir()) == [
         "albedo.png", "displacement.png", "head.mtl", "head.obj", "params.json",
     ]  # fmt: skip
@@ -50,7 +52,9 @@ def test_photo_writes_a_fitted_textured_head(tmp_path: Path) -> None:
     assert params["quality"]["sharp"] is True
     # Sharp, but her fine shading is not the model's relief: the automatic path keeps the model's map.
     assert params["detail"]["path"] == "model" and "evidence" in params["detail"]["reason"]
-    assert (params["detail"]["age"], params["detail"]["age_source"]) == (40.0, "default")  # no --age
+    # No --age; --estimate-age reads none from her shading (not the model's relief), so 40 stays.
+    assert params["detail"]["age"] == 40.0
+    assert params["detail"]["age_source"].startswith("default: the photo's fine shading is best explained")
 
     # The OBJ is her head: same topology as the default head, a different shape.
     verts = _obj_vertices(out / "head.obj")

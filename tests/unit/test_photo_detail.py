@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from furrow.details.detailed3dmm import identity_code, load_cached, weights_available
 from furrow.details.png import DEFAULT_SCALE_MM
@@ -260,3 +261,22 @@ def test_pipeline_runs_the_path_the_artist_picks() -> None:
     assert auto.quality.sharp and auto.detail_path == "model" and "evidence" in auto.detail_reason
     assert (auto.age, auto.age_source) == (40.0, "default")
     assert np.abs(image.displacement_mm - auto.displacement_mm).max() > 1e-3
+
+
+def test_age_from_the_photo_falls_back_to_the_artist_s_age() -> None:
+    """ "Age from Photo" on Grace Hopper: her fine shading is not the model's relief (above), so no
+    age is read and the artist's 70 stays, with the reason; a 48 px face has no fine shading."""
+    from furrow.photo.pipeline import PhotoSettings, reconstruct
+
+    head = load_default_head()
+    small = {"albedo_resolution": 256, "detail_resolution": 256, "photometric": None, "detail": "model"}
+    sharp = reconstruct(
+        head, sample_photo("grace_hopper"), PhotoSettings(age=70.0, estimate_age=True, **small)
+    )
+    assert sharp.age == 70.0 and sharp.age_source.startswith(
+        "given: the photo's fine shading is best explained"
+    )
+    rgb = np.asarray(Image.open(sample_photo("grace_hopper")).convert("RGB").resize((96, 112)))
+    tiny = reconstruct(head, rgb, PhotoSettings(age=70.0, estimate_age=True, **small))
+    assert not tiny.quality.sharp
+    assert (tiny.age, tiny.age_source) == (70.0, "given: the photo is too degraded to estimate an age from")
