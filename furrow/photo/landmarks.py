@@ -23,6 +23,10 @@ F32 = npt.NDArray[np.float32]
 DETECT_PIXELS = 4_000_000
 MIN_DETECT_SIDE = 384  # px: smaller photos are enlarged to this before detection
 MAX_FACES = 8
+# A face larger than this is found again on a copy shrunk (Lanczos) to this size: MediaPipe crops
+# the face to 192 px itself without smoothing first, so a large face's sensor noise reaches its
+# landmark model at full strength and the points jump (``_on_smaller_copy``).
+LANDMARK_FACE_PX = 256.0
 
 # MediaPipe rings, in order around each: the face oval (from the forehead's top), each eye's lid
 # margin, the inner lips.
@@ -114,6 +118,28 @@ def _area(points: F32) -> float:
     return float(np.ptp(p[:, 0]) * np.ptp(p[:, 1]))
 
 
+def _on_smaller_copy(rgb: npt.NDArray[np.uint8], face: F32, size: tuple[int, int]) -> F32:
+    """``face`` (normalised points) found again where it is ``LANDMARK_FACE_PX`` across, when it is
+    larger. On the first 5 held-out noisy renders (faces 290-450 px) the face's geometry error
+    went 3.69 -> 2.94 mm, and 2.87 -> 2.85 mm on the clean ones. Kept as found when the smaller
+    copy shows no face there."""
+    from PIL import Image
+
+    w, h = size
+    extent = np.ptp(face[:468, :2], axis=0) * (w, h)
+    face_px = math.hypot(float(extent[0]), float(extent[1])) / math.sqrt(2.0)
+    if face_px <= LANDMARK_FACE_PX:
+        return face
+    k = LANDMARK_FACE_PX / face_px * w / rgb.shape[1]  # of ``rgb``, which may be shrunk already
+    small = Image.fromarray(rgb).resize(
+        (max(1, round(rgb.shape[1] * k)), max(1, round(rgb.shape[0] * k))), Image.Resampling.LANCZOS
+    )
+    again = _run_facemesh(np.asarray(small, dtype=np.uint8))
+    centre = face[:468, :2].mean(axis=0)
+    near = [f for f in again if np.abs(f[:468, :2].mean(axis=0) - centre).max() < 0.05]
+    return min(near, key=lambda f: float(np.abs(f[:468, :2].mean(axis=0) - centre).sum())) if near else face
+
+
 def detect_landmarks(photo: Photo) -> FaceLandmarks:
     """The largest face's 478 landmarks; a ``PhotoError`` when the photo shows no face."""
     w, h = photo.size
@@ -138,7 +164,7 @@ def detect_landmarks(photo: Photo) -> FaceLandmarks:
     faces.sort(key=_area, reverse=True)
     if len(faces) > 1:
         notes.append(f"{photo.source}: {len(faces)} faces found; using the largest")
-    best = faces[0].copy()
+    best = _on_smaller_copy(rgb, faces[0], (w, h)).copy()
     # MediaPipe normalises x by width and y by height; z is on the scale of x.
     best[:, 0] *= w
     best[:, 1] *= h
