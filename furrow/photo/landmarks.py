@@ -16,17 +16,18 @@ import numpy as np
 import numpy.typing as npt
 
 from ..heads.landmarks import ibug_points
-from .image import Photo, PhotoError, downscaled
+from .image import Photo, PhotoError, downscaled, fine_noise, luma
 
 F32 = npt.NDArray[np.float32]
 
 DETECT_PIXELS = 4_000_000
 MIN_DETECT_SIDE = 384  # px: smaller photos are enlarged to this before detection
 MAX_FACES = 8
-# A face larger than this is found again on a copy shrunk (Lanczos) to this size: MediaPipe crops
-# the face to 192 px itself without smoothing first, so a large face's sensor noise reaches its
-# landmark model at full strength and the points jump (``_on_smaller_copy``).
+# A noisy face larger than LANDMARK_FACE_PX is found again on a copy shrunk (Lanczos) to that
+# size: MediaPipe crops the face to 192 px itself without smoothing first, so a large face's sensor
+# noise reaches its landmark model at full strength and the points jump (``_on_smaller_copy``).
 LANDMARK_FACE_PX = 256.0
+NOISY_FACE = 0.012  # ``image.fine_noise`` over the face: clean renders 0.002, the sample photos 0.015-0.021
 
 # MediaPipe rings, in order around each: the face oval (from the forehead's top), each eye's lid
 # margin, the inner lips.
@@ -120,15 +121,22 @@ def _area(points: F32) -> float:
 
 def _on_smaller_copy(rgb: npt.NDArray[np.uint8], face: F32, size: tuple[int, int]) -> F32:
     """``face`` (normalised points) found again where it is ``LANDMARK_FACE_PX`` across, when it is
-    larger. On the first 5 held-out noisy renders (faces 290-450 px) the face's geometry error
-    went 3.69 -> 2.94 mm, and 2.87 -> 2.85 mm on the clean ones. Kept as found when the smaller
-    copy shows no face there."""
+    larger and noisy. On the first 5 held-out noisy renders (faces 290-450 px) the face's geometry
+    error went 3.69 -> 2.94 mm (clean renders: 2.87). Not done on a clean face: on JPEG q10 renders
+    it moved the expression as much as it helped the shape. Kept as found when the smaller copy
+    shows no face there."""
     from PIL import Image
 
     w, h = size
     extent = np.ptp(face[:468, :2], axis=0) * (w, h)
     face_px = math.hypot(float(extent[0]), float(extent[1])) / math.sqrt(2.0)
     if face_px <= LANDMARK_FACE_PX:
+        return face
+    rh, rw = rgb.shape[:2]
+    lo, hi = face[:468, :2].min(axis=0), face[:468, :2].max(axis=0)
+    x0, y0 = max(int(lo[0] * rw), 0), max(int(lo[1] * rh), 0)
+    x1, y1 = min(int(np.ceil(hi[0] * rw)), rw), min(int(np.ceil(hi[1] * rh)), rh)
+    if fine_noise(luma(rgb[y0:y1, x0:x1])) <= NOISY_FACE:
         return face
     k = LANDMARK_FACE_PX / face_px * w / rgb.shape[1]  # of ``rgb``, which may be shrunk already
     small = Image.fromarray(rgb).resize(

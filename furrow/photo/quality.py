@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import numpy.typing as npt
 
-from .image import Photo
+from .image import Photo, fine_noise, luma
 from .landmarks import FaceLandmarks
 
 F32 = npt.NDArray[np.float32]
@@ -45,11 +45,6 @@ class ImageQuality:
         return asdict(self)
 
 
-def _luma(rgb: npt.NDArray[np.uint8]) -> F32:
-    out: F32 = (rgb.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)) / 255.0
-    return out
-
-
 def _blockiness(y: F32) -> float:
     """Ratio of mean |horizontal + vertical steps| on the 8-px grid to those off it (1 = none)."""
     dx = np.abs(np.diff(y, axis=1))
@@ -71,7 +66,7 @@ def estimate_quality(photo: Photo, landmarks: FaceLandmarks) -> ImageQuality:
     # within the face box (aligned to the file's 8 x 8 grid).
     bx0, by0 = max(int(x0) // 8 * 8, 0), max(int(y0) // 8 * 8, 0)
     bx1, by1 = min(int(np.ceil(x1)), w), min(int(np.ceil(y1)), h)
-    native = _luma(photo.rgb[by0:by1, bx0:bx1])
+    native = luma(photo.rgb[by0:by1, bx0:bx1])
     # JPEG's 8 px blocks matter only while they are a visible part of the face.
     small_blocks = landmarks.face_size > BLOCKS_INVISIBLE_FACE_PX
     blockiness = _blockiness(native) if min(native.shape) >= 16 and not small_blocks else 1.0
@@ -82,12 +77,11 @@ def estimate_quality(photo: Photo, landmarks: FaceLandmarks) -> ImageQuality:
     crop = Image.fromarray(photo.rgb).crop((round(box[0]), round(box[1]), round(box[2]), round(box[3])))
     k = CROP_FACE_PX / max(face, 1.0)
     size = (max(8, round(crop.size[0] * k)), max(8, round(crop.size[1] * k)))
-    y = _luma(np.asarray(crop.resize(size, Image.Resampling.BICUBIC)))
+    y = luma(np.asarray(crop.resize(size, Image.Resampling.BICUBIC)))
     contrast = float(np.std(gaussian_filter(y, 4.0))) + 0.02
     sharpness = float(np.std(gaussian_laplace(y, 1.0))) / contrast
     # Noise on the photo's own pixels (resampling would average it away).
-    fine = native - gaussian_filter(native, 0.8) if min(native.shape) >= 8 else np.zeros(1, np.float32)
-    noise = float(np.median(np.abs(fine - np.median(fine))) * 1.4826)
+    noise = fine_noise(native)
     reasons = []
     if face < MIN_FACE_PX:
         reasons.append(f"the face is small ({face:.0f} px across; fine detail needs {MIN_FACE_PX:.0f})")
