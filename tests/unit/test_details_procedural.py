@@ -186,7 +186,9 @@ def test_a_persons_skin_filters_only_their_noise_and_is_the_same_in_any_batch(
     assert float(first.abs().max()) > 0.01
 
 
-def test_a_bank_asked_for_by_two_threads_is_built_once(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_bank_asked_for_by_two_threads_is_built_once(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     """Head from Photo's prewarm builds the skin bank on a thread; a photo that arrives meanwhile
     waits for it instead of building a second one (twice the time and memory)."""
     import threading
@@ -194,6 +196,7 @@ def test_a_bank_asked_for_by_two_threads_is_built_once(monkeypatch: pytest.Monke
     from furrow.details import procedural
 
     monkeypatch.setattr(procedural, "_CACHE", {})
+    monkeypatch.setattr(procedural, "bank_cache_dir", lambda: tmp_path)  # nothing stored yet
     built: list[int] = []
     real = procedural._surface
 
@@ -212,6 +215,41 @@ def test_a_bank_asked_for_by_two_threads_is_built_once(monkeypatch: pytest.Monke
     for t in threads:
         t.join()
     assert len(out) == 2 and out[0].bank is out[1].bank and len(built) == 1
+
+
+def test_a_new_session_loads_the_bank_it_built_and_rebuilds_a_damaged_one(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Banks (and the noise entries people used) are kept on disk: a new session loads them
+    instead of building (3-14 s at 512-1024 px), with the same maps; a damaged file is rebuilt."""
+    from furrow.details import procedural
+
+    monkeypatch.setattr(procedural, "bank_cache_dir", lambda: tmp_path)
+    head = load_default_head()
+    person, poses = DetailIdentity(age=60, seed=5), [{}, {"browInnerUp": 1.0}]
+    monkeypatch.setattr(procedural, "_CACHE", {})
+    first = ProceduralDetails(head, 64, layout=1).maps([person] * 2, poses)
+    files = sorted((p.name for p in tmp_path.iterdir()), key=lambda n: "-noise" in n)
+    assert len(files) == 2 and files[0].endswith(".npz") and "-noise" in files[1], files
+
+    def no_build(*args: object) -> None:
+        raise AssertionError("built again")
+
+    monkeypatch.setattr(procedural, "_CACHE", {})
+    with monkeypatch.context() as m:
+        m.setattr(procedural, "_build_bank", no_build)
+        m.setattr(procedural, "_filter_noise", no_build)
+        again = ProceduralDetails(head, 64, layout=1)
+        np.testing.assert_array_equal(again.maps([person] * 2, poses), first)
+    (tmp_path / files[0]).write_bytes(b"not a bank")
+    monkeypatch.setattr(procedural, "_CACHE", {})
+    rebuilt = ProceduralDetails(head, 64, layout=1).maps([person] * 2, poses)
+    np.testing.assert_array_equal(rebuilt, first)
+    # The folder keeps to its budget: the least recently used files go first.
+    monkeypatch.setattr(procedural, "BANK_CACHE_BYTES", 1)
+    monkeypatch.setattr(procedural, "_CACHE", {})
+    ProceduralDetails(head, 48, variants=0)
+    assert len(list(tmp_path.iterdir())) == 1
 
 
 def test_weights_as_array_dict_or_tensor(details: ProceduralDetails) -> None:
