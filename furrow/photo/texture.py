@@ -40,6 +40,10 @@ FACE_PX_FOR_TEXTURE = 1200.0  # a face larger than this (per 1024 px of albedo) 
 VISIBLE_TOLERANCE_M = 0.003  # a texel within 3 mm of the depth buffer's surface is visible
 MIRROR_WEIGHT = 0.6  # the mirror side's evidence counts this much
 HAIR_LUMA = 0.55  # forehead texels darker than this fraction of the cheeks' skin are taken as hair
+# Above the brows, albedo (shading divided out) darker than this fraction of the cheeks' is hair or
+# its shadow: the fringe's edge, which the raw-luma test above keeps in part (``_hairline``).
+HAIRLINE_ALBEDO = 0.8
+BROWS_MARGIN_MM = 3.0  # "above the brows": this far above the highest brow landmark
 FEATHER = 0.08  # the photo's weight ramps up over this fraction of the face's size inside the mask
 SHADING_FLOOR = 0.25  # shading below this fraction of the face's median is not divided out fully
 # Glasses: in an ellipsoid about each eye (EYE_ZONE_MM across: frames reach the temples, but
@@ -121,12 +125,13 @@ class _Layout:
     index: npt.NDArray[np.int64]  # flat texel ids on skin
     mirror: npt.NDArray[np.int64]  # for each of ``index``: the flat id of the mirror-image texel
     eye_zone: npt.NDArray[np.bool_] | None = None  # texels near the eyes (``eye_zone``), on first use
+    above_brows: npt.NDArray[np.bool_] | None = None  # texels above the brows (``above_brows``), too
 
 
 _LAYOUTS: dict[tuple[int, int], tuple[weakref.ref[HeadModel], _Layout]] = {}
 
 
-LAYOUT_CACHE_VERSION = 2  # 2: with the eye zone
+LAYOUT_CACHE_VERSION = 3  # 2: with the eye zone; 3: and the zone above the brows
 
 
 def layout_cache_dir() -> Path:
@@ -150,11 +155,12 @@ def _load_layout(path: Path, resolution: int) -> _Layout | None:
             raster = Raster(tri=f["tri"], bary=f["bary"], depth=f["depth"])
             index, mirror = f["index"].astype(np.int64), f["mirror"].astype(np.int64)
             eyes = np.unpackbits(f["eye_zone"], count=len(index)).astype(bool)
+            brows = np.unpackbits(f["above_brows"], count=len(index)).astype(bool)
     except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
         return None  # missing or damaged: built again
     if raster.tri.shape != (resolution, resolution) or index.shape != mirror.shape:
         return None
-    return _Layout(raster=raster, index=index, mirror=mirror, eye_zone=eyes)
+    return _Layout(raster=raster, index=index, mirror=mirror, eye_zone=eyes, above_brows=brows)
 
 
 def _save_layout(path: Path, layout: _Layout) -> None:
@@ -167,13 +173,17 @@ def _save_layout(path: Path, layout: _Layout) -> None:
             np.savez(
                 f, tri=layout.raster.tri, bary=layout.raster.bary, depth=layout.raster.depth,
                 index=layout.index.astype(np.int32), mirror=layout.mirror.astype(np.int32),
-                eye_zone=np.packbits(layout.eye_zone if layout.eye_zone is not None else np.zeros(0, bool)),
+                eye_zone=_bits(layout.eye_zone), above_brows=_bits(layout.above_brows),
             )  # fmt: skip
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except OSError:
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)
+
+
+def _bits(mask: npt.NDArray[np.bool_] | None) -> npt.NDArray[np.uint8]:
+    return np.packbits(mask if mask is not None else np.zeros(0, bool))
 
 
 def skin_layout(head: HeadModel, resolution: int) -> _Layout:
@@ -187,6 +197,7 @@ def skin_layout(head: HeadModel, resolution: int) -> _Layout:
     if layout is None:
         layout = _build_layout(head, resolution)
         eye_zone(head, layout)  # kept with it: 0.2 s at 1024 px
+        above_brows(head, layout)
         _save_layout(path, layout)
     if len(_LAYOUTS) >= 2:
         _LAYOUTS.pop(next(iter(_LAYOUTS)))
@@ -467,6 +478,39 @@ def eye_zone(head: HeadModel, layout: _Layout) -> npt.NDArray[np.bool_]:
     return layout.eye_zone
 
 
+def above_brows(head: HeadModel, layout: _Layout) -> npt.NDArray[np.bool_]:
+    """Texels of the neutral head more than ``BROWS_MARGIN_MM`` above the brow line (the brow
+    landmarks' height across the face, held level beyond their ends): where hair can hang over
+    the skin (a fringe, the temples). Kept on the layout."""
+    if layout.above_brows is None:
+        points = _texel_points(head, layout.raster, layout.index, head.vertices.astype(np.float64))
+        brows = head.landmark_positions(head.vertices, "68")[17:27].astype(np.float64)
+        order = np.argsort(brows[:, 0])
+        line = np.interp(points[:, 0], brows[order, 0], brows[order, 2])
+        layout.above_brows = points[:, 2] > line + BROWS_MARGIN_MM / 1000.0
+    return layout.above_brows
+
+
+def _hairline(head: HeadModel, albedo: F64, weight: F64, layout: _Layout, resolution: int) -> F64:
+    """A weight per texel: 0 above the brows where the albedo is far darker than the cheeks'
+    (``HAIRLINE_ALBEDO``: hair, or the shadow it casts; the photo's lighting is divided out, so a
+    forehead merely lit less is not taken), ramping to 1 at skin tone; 1 elsewhere."""
+    masks = head.region_masks
+    ones = np.ones(len(albedo))
+    if "cheeks" not in masks:
+        return ones
+    m = np.asarray(masks["cheeks"], np.float64)
+    rows, cols = np.divmod(layout.index, resolution)
+    cheeks = (m[(rows * m.shape[0]) // resolution, (cols * m.shape[0]) // resolution] > 0.5) & (weight > 0.3)
+    if cheeks.sum() < 50:
+        return ones
+    luma = albedo @ np.array([0.2126, 0.7152, 0.0722])
+    skin = float(np.median(luma[cheeks]))
+    dark = np.clip((luma / max(skin, 1e-6) - HAIRLINE_ALBEDO) / 0.1, 0.0, 1.0)
+    out: F64 = np.where(above_brows(head, layout), dark, 1.0)
+    return out
+
+
 def _glasses(
     head: HeadModel, albedo: F64, weight: F64, layout: _Layout, resolution: int
 ) -> npt.NDArray[np.bool_]:
@@ -511,14 +555,22 @@ def project_albedo(
     notes: list[str] = []
     lighting, albedo, reference = _divide_shading(basis, colour, weight > 0.5, weight, notes)
     dropped = _glasses(head, albedo, weight, layout, resolution)
-    if dropped.any():
-        weight = np.where(dropped, 0.0, weight)
+    hair = _hairline(head, albedo, weight, layout, resolution)
+    if dropped.any() or (hair < 1.0).any():
+        seen_before = int((weight > 0.5).sum())
+        hair_cut = int(((weight > 0.5) & (hair < 0.5)).sum())
+        weight = np.where(dropped, 0.0, weight) * hair
         lighting, albedo, reference = _divide_shading(basis, colour, weight > 0.5, weight, [])
-        share = float(dropped.sum()) / max(int((weight > 0.5).sum() + dropped.sum()), 1)
+        share = float(dropped.sum()) / max(seen_before + int(dropped.sum()), 1)
         if share > 0.002:
             notes.append(
                 f"{100 * share:.1f}% of the seen face near the eyes is not skin (glasses, or the eyes "
                 "through the lids): filled from the skin around it"
+            )
+        if hair_cut / max(seen_before, 1) > 0.002:
+            notes.append(
+                f"{100 * hair_cut / max(seen_before, 1):.1f}% of the seen face above the brows is hair "
+                "or its shadow: filled from the skin around it"
             )
 
     # Mirror: texels the photo did not see well take their mirror image's colour.

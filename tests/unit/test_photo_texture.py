@@ -153,3 +153,26 @@ def test_glasses_frames_are_not_painted_into_the_albedo() -> None:
     # (The lighting is fitted without the frames, so the rest of the face keeps its colour.)
     diff = np.abs(a_framed.image.reshape(-1, 3)[far] - a_clean.image.reshape(-1, 3)[far]).max(axis=1)
     assert np.median(diff) < 0.01 and np.percentile(diff, 99) < 0.03
+
+
+def test_the_fringe_over_the_forehead_stays_out_of_the_albedo() -> None:
+    """The astronaut's fringe (and its shadow) above her brows is not painted onto the skin: what
+    the albedo keeps there from the photo is skin-toned, and the notes say what was left out.
+    Without ``_hairline`` the darkest 5% of it were at 0.46 of the cheeks' tone (hair)."""
+    from furrow.photo.texture import above_brows, skin_layout
+
+    head = load_default_head()
+    photo = load_photo(sample_photo("astronaut"))
+    lm = detect_landmarks(photo)
+    albedo = project_albedo(head, fit_landmarks(head, lm), photo, lm, resolution=256)
+    layout = skin_layout(head, 256)
+    up = np.zeros(256 * 256, bool)
+    up[layout.index[above_brows(head, layout)]] = True
+    luma = albedo.image @ np.array([0.2126, 0.7152, 0.0722])
+    cheeks = np.asarray(head.region_masks["cheeks"])
+    step = cheeks.shape[0] // 256
+    skin = np.median(luma[(cheeks[::step, ::step] > 0.5) & (albedo.seen > 0.5)])
+    kept = up.reshape(256, 256) & (albedo.seen > 0.3)
+    assert kept.sum() > 100  # the forehead below the fringe is still the photo's
+    assert np.percentile(luma[kept] / skin, 5) > 0.75  # measured 0.85
+    assert any("above the brows is hair" in n for n in albedo.notes)
