@@ -121,9 +121,9 @@ def _area(points: F32) -> float:
 
 def _on_smaller_copy(rgb: npt.NDArray[np.uint8], face: F32, size: tuple[int, int]) -> F32:
     """``face`` (normalised points) found again where it is ``LANDMARK_FACE_PX`` across, when it is
-    larger and noisy. On the first 5 held-out noisy renders (faces 290-450 px) the face's geometry
-    error went 3.69 -> 2.94 mm (clean renders: 2.87). Not done on a clean face: on JPEG q10 renders
-    it moved the expression as much as it helped the shape. Kept as found when the smaller copy
+    larger and noisy. On the 12 held-out noisy renders (faces 290-490 px) the face's geometry error
+    went 3.85 -> 3.19 mm (clean renders: 3.22). Not done on a clean face: on JPEG q10 renders it
+    moved the expression as much as it helped the shape. Kept as found when the smaller copy
     shows no face there."""
     from PIL import Image
 

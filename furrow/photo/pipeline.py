@@ -197,8 +197,9 @@ def _model_detail(age: float, resolution: int) -> npt.NDArray[np.float32]:
 def warm_up(head: HeadModel | None = None, detail_resolution: int = PhotoSettings.detail_resolution) -> None:
     """Load what the first photo of a session would (MediaPipe, scipy's solvers, the head, its skin
     layouts from disk, torch's first backward pass, then the detail model's skin at
-    ``detail_resolution``): ~2 s + ~3 s that a worker can spend while the artist picks the photo.
-    A photo that arrives sooner waits for a half-built skin bank rather than building another."""
+    ``detail_resolution``, from disk or built the first time on a machine): ~2 s, plus ~3 s that
+    first time, that a worker can spend while the artist picks the photo. A photo that arrives
+    sooner waits for a half-built skin bank rather than building another."""
     import importlib
 
     import torch

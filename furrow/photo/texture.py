@@ -43,7 +43,7 @@ HAIR_LUMA = 0.55  # forehead texels darker than this fraction of the cheeks' ski
 # Above the brows, albedo (shading divided out) darker than this fraction of the cheeks' is hair or
 # its shadow: the fringe's edge, which the raw-luma test above keeps in part (``_hairline``).
 HAIRLINE_ALBEDO = 0.8
-BROWS_MARGIN_MM = 3.0  # "above the brows": this far above the highest brow landmark
+BROWS_MARGIN_MM = 3.0  # "above the brows": this far above the brow landmarks' line
 FEATHER = 0.08  # the photo's weight ramps up over this fraction of the face's size inside the mask
 SHADING_FLOOR = 0.25  # shading below this fraction of the face's median is not divided out fully
 # Glasses: in an ellipsoid about each eye (EYE_ZONE_MM across: frames reach the temples, but
@@ -559,9 +559,10 @@ def project_albedo(
     if dropped.any() or (hair < 1.0).any():
         seen_before = int((weight > 0.5).sum())
         hair_cut = int(((weight > 0.5) & (hair < 0.5)).sum())
-        weight = np.where(dropped, 0.0, weight) * hair
+        weight = np.where(dropped, 0.0, weight)
+        share = float(dropped.sum()) / max(int((weight > 0.5).sum() + dropped.sum()), 1)
+        weight = weight * hair
         lighting, albedo, reference = _divide_shading(basis, colour, weight > 0.5, weight, [])
-        share = float(dropped.sum()) / max(seen_before + int(dropped.sum()), 1)
         if share > 0.002:
             notes.append(
                 f"{100 * share:.1f}% of the seen face near the eyes is not skin (glasses, or the eyes "
