@@ -125,11 +125,15 @@ def test_a_file_that_is_not_a_photo_changes_nothing(blender: Any, tmp_path: Path
 def test_apply_photo_expression_poses_the_head(blender: Any, tmp_path: Path) -> None:
     blender.ops.wm.save_as_mainfile(filepath=str(tmp_path / "scene.blend"))
     photo = str(sample_photo("astronaut"))
-    assert blender.ops.furrow.head_from_photo(filepath=photo, use_expression=True, add_camera=False) == {
-        "FINISHED"
-    }
+    done = blender.ops.furrow.head_from_photo(
+        filepath=photo, use_expression=True, add_camera=False, age=55.0, estimate_age=True
+    )
+    assert done == {"FINISHED"}
     head = blender.context.active_object
     params = json.loads((tmp_path / "furrow" / head.name / "photo" / "params.json").read_text())
+    # Age from Photo on her 99 px face: too small to read an age from, so the artist's 55 is used.
+    assert params["detail"]["age"] == 55.0 and head.furrow.details.age == pytest.approx(55.0)
+    assert params["detail"]["age_source"] == "given: the photo is too degraded to estimate an age from"
     anim = head.data.shape_keys.animation_data
     assert anim is not None and anim.action is not None and anim.action.name.endswith("Photo Pose")
     blender.context.scene.frame_set(blender.context.scene.frame_current)

@@ -137,3 +137,31 @@ def test_a_large_noisy_face_is_found_on_a_smoothed_smaller_copy(hopper: Path) ->
         raw.append(float(np.median(np.linalg.norm(direct - reference, axis=1))))
     # Measured: 1.50 and 0.83 px against 2.48 and 2.49 px.
     assert np.mean(ours) < 0.7 * np.mean(raw), (ours, raw)
+
+
+def test_the_largest_face_keeps_its_identity_on_the_smaller_copy(
+    hopper: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two faces, the larger over 256 px, found again on the shrunk copy (taken as noisy here: with
+    real noise MediaPipe misses the smaller face): the points are still that face's, not the other
+    one's, which the copy also shows, and both faces are counted."""
+    from furrow.photo import landmarks
+
+    im = Image.open(hopper).convert("RGB")
+    big = im.resize((im.width * 3 // 2, im.height * 3 // 2), Image.Resampling.BICUBIC)  # a 290 px face
+    other = Image.open(sample_photo("astronaut")).convert("RGB")
+    other = other.resize((other.width * 2, other.height * 2), Image.Resampling.BICUBIC)  # 200 px
+    canvas = Image.new("RGB", (big.width + other.width, max(big.height, other.height)), (128, 128, 128))
+    canvas.paste(big, (0, 0))
+    canvas.paste(other, (big.width, 0))
+    calls: list[int] = []
+    run = landmarks._run_facemesh
+    monkeypatch.setattr(landmarks, "NOISY_FACE", -1.0)
+    monkeypatch.setattr(landmarks, "_run_facemesh", lambda rgb: calls.append(len(run(rgb))) or run(rgb))
+    found = detect_landmarks(load_photo(np.asarray(canvas)))
+    assert calls == [2, 2]  # both faces, on the photo and on the shrunk copy
+    assert found.faces_found == 2 and found.face_size > landmarks.LANDMARK_FACE_PX
+    assert found.points[:468, 0].max() < big.width  # Grace Hopper's face, left of the join
+    # Her own points (measured 2.7 px from those of her photo alone); the other face is 800 px away.
+    reference = 1.5 * detect_landmarks(load_photo(np.asarray(im))).points[:468, :2]
+    assert float(np.median(np.linalg.norm(found.points[:468, :2] - reference, axis=1))) < 6.0
