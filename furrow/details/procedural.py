@@ -26,7 +26,6 @@ import hashlib
 import json
 import math
 import os
-import tempfile
 import threading
 import weakref
 import zipfile
@@ -744,22 +743,18 @@ def _touch(path: Path) -> None:
 
 def _save_arrays(path: Path, arrays: dict[str, npt.NDArray[Any]] | npt.NDArray[Any]) -> None:
     """Best effort (a read-only install builds again each session), atomic, within the budget."""
-    tmp: str | None = None
+    from ..io.atomic import atomic_path
+
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".part")
-        with os.fdopen(fd, "wb") as f:
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
             if isinstance(arrays, dict):
                 np.savez(f, **arrays)
             else:
                 np.save(f, arrays)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-        tmp = None
         _prune(path.parent, keep=path)
     except OSError:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
+        pass
 
 
 def _prune(folder: Path, keep: Path) -> None:
