@@ -427,8 +427,8 @@ def estimate_age(
     blobs. It is weak: on 12 dev renders (ages 19-85, fitted from landmarks) the pick correlated
     0.6 with the true age and, keeping 40 where it was not ``decisive``, lowered the detail error
     0.0242 -> 0.0217 mm; on the 12 held-out renders of ``scripts/eval_photo`` (details_v2) it was
-    decisive on 1 clean and 6 noisy views and lowered the error only 1-3% (0.0219 -> 0.0216 and
-    0.0214), so the pipeline only runs it when asked (``PhotoSettings.estimate_age``)."""
+    decisive on 1 clean and 5-6 noisy views and lowered the error only 1-3% (0.0219 -> 0.0216 and
+    0.0214-0.0217 over two runs), so the pipeline only runs it when asked (``PhotoSettings.estimate_age``)."""
     from ..details import DetailIdentity
     from ..details.detailed3dmm import identity_code, load_cached, weights_available
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -119,33 +119,38 @@ def _area(points: F32) -> float:
     return float(np.ptp(p[:, 0]) * np.ptp(p[:, 1]))
 
 
-def _on_smaller_copy(rgb: npt.NDArray[np.uint8], face: F32, size: tuple[int, int]) -> F32:
-    """``face`` (normalised points) found again where it is ``LANDMARK_FACE_PX`` across, when it is
-    larger and noisy. On the 12 held-out noisy renders (faces 290-490 px) the face's geometry error
-    went 3.85 -> 3.19 mm (clean renders: 3.22). Not done on a clean face: on JPEG q10 renders it
-    moved the expression as much as it helped the shape. Kept as found when the smaller copy
-    shows no face there."""
+def _in_pixels(face: F32, size: tuple[int, int]) -> F32:
+    """MediaPipe's normalised points (x by width, y by height, z on the scale of x) in pixels."""
+    w, h = size
+    out: F32 = (face * np.array([w, h, w], np.float32)).astype(np.float32)
+    return out
+
+
+def _on_smaller_copy(rgb: npt.NDArray[np.uint8], found: FaceLandmarks) -> FaceLandmarks:
+    """``found`` again where the face is ``LANDMARK_FACE_PX`` across, when it is larger and noisy.
+    On the 12 held-out noisy renders (faces 290-490 px) the face's geometry error went 3.85 ->
+    3.19 mm (clean renders: 3.22). Not done on a clean face: on JPEG q10 renders it moved the
+    expression as much as it helped the shape. Kept as found when the smaller copy shows no face
+    there. ``rgb`` is the copy faces were searched in (at most ``DETECT_PIXELS``)."""
     from PIL import Image
 
-    w, h = size
-    extent = np.ptp(face[:468, :2], axis=0) * (w, h)
-    face_px = math.hypot(float(extent[0]), float(extent[1])) / math.sqrt(2.0)
-    if face_px <= LANDMARK_FACE_PX:
-        return face
-    rh, rw = rgb.shape[:2]
-    lo, hi = face[:468, :2].min(axis=0), face[:468, :2].max(axis=0)
-    x0, y0 = max(int(lo[0] * rw), 0), max(int(lo[1] * rh), 0)
-    x1, y1 = min(int(np.ceil(hi[0] * rw)), rw), min(int(np.ceil(hi[1] * rh)), rh)
-    if fine_noise(luma(rgb[y0:y1, x0:x1])) <= NOISY_FACE:
-        return face
-    k = LANDMARK_FACE_PX / face_px * w / rgb.shape[1]  # of ``rgb``, which may be shrunk already
+    if found.face_size <= LANDMARK_FACE_PX:
+        return found
+    s = rgb.shape[1] / found.image_size[0]  # photo pixels -> ``rgb`` pixels
+    x0, y0, x1, y1 = (max(int(v * s), 0) for v in found.box)
+    if fine_noise(luma(rgb[y0 : y1 + 1, x0 : x1 + 1])) <= NOISY_FACE:
+        return found
+    k = LANDMARK_FACE_PX / found.face_size / s
     small = Image.fromarray(rgb).resize(
         (max(1, round(rgb.shape[1] * k)), max(1, round(rgb.shape[0] * k))), Image.Resampling.LANCZOS
     )
-    again = _run_facemesh(np.asarray(small, dtype=np.uint8))
-    centre = face[:468, :2].mean(axis=0)
-    near = [f for f in again if np.abs(f[:468, :2].mean(axis=0) - centre).max() < 0.05]
-    return min(near, key=lambda f: float(np.abs(f[:468, :2].mean(axis=0) - centre).sum())) if near else face
+    centre = found.points[:468, :2].mean(axis=0)
+    again = [_in_pixels(f, found.image_size) for f in _run_facemesh(np.asarray(small, dtype=np.uint8))]
+    near = [p for p in again if np.linalg.norm(p[:468, :2].mean(axis=0) - centre) < 0.1 * found.face_size]
+    if not near:
+        return found
+    best = min(near, key=lambda p: float(np.linalg.norm(p[:468, :2].mean(axis=0) - centre)))
+    return replace(found, points=best)
 
 
 def detect_landmarks(photo: Photo) -> FaceLandmarks:
@@ -172,9 +177,7 @@ def detect_landmarks(photo: Photo) -> FaceLandmarks:
     faces.sort(key=_area, reverse=True)
     if len(faces) > 1:
         notes.append(f"{photo.source}: {len(faces)} faces found; using the largest")
-    best = _on_smaller_copy(rgb, faces[0], (w, h)).copy()
-    # MediaPipe normalises x by width and y by height; z is on the scale of x.
-    best[:, 0] *= w
-    best[:, 1] *= h
-    best[:, 2] *= w
-    return FaceLandmarks(points=best, image_size=(w, h), faces_found=len(faces), notes=notes)
+    found = FaceLandmarks(
+        points=_in_pixels(faces[0], (w, h)), image_size=(w, h), faces_found=len(faces), notes=notes
+    )
+    return _on_smaller_copy(rgb, found)

@@ -327,27 +327,35 @@ def face_mask(landmarks: FaceLandmarks, erode: float = 0.02) -> npt.NDArray[np.b
     return out
 
 
+def _region_at(head: HeadModel, layout: _Layout, name: str, resolution: int) -> F64:
+    """The head's ``name`` region mask at each skin texel of a ``resolution`` layout."""
+    m = np.asarray(head.region_masks[name], np.float64)
+    rows, cols = np.divmod(layout.index, resolution)
+    out: F64 = m[(rows * m.shape[0]) // resolution, (cols * m.shape[0]) // resolution]
+    return out
+
+
+def _relative_to_cheeks(
+    head: HeadModel, layout: _Layout, colour: F64, weight: F64, resolution: int
+) -> F64 | None:
+    """Each texel's luminance over the median of the well-seen cheeks' (None: too few seen)."""
+    if "cheeks" not in head.region_masks:
+        return None
+    luma = colour @ np.array([0.2126, 0.7152, 0.0722])
+    cheeks = (_region_at(head, layout, "cheeks", resolution) > 0.5) & (weight > 0.3)
+    if cheeks.sum() < 50:
+        return None
+    out: F64 = luma / max(float(np.median(luma[cheeks])), 1e-6)
+    return out
+
+
 def _not_hair(head: HeadModel, layout: _Layout, colour: F64, weight: F64, resolution: int) -> F64:
     """0 for forehead texels much darker than the cheeks' skin (a fringe of hair, a hat's brim)."""
-    masks = head.region_masks
-    if "forehead" not in masks or "cheeks" not in masks:
+    relative = _relative_to_cheeks(head, layout, colour, weight, resolution)
+    if relative is None or "forehead" not in head.region_masks:
         return np.ones(len(colour))
-
-    def at(name: str) -> F64:
-        m = np.asarray(masks[name], np.float64)
-        r = m.shape[0]
-        rows, cols = np.divmod(layout.index, resolution)
-        out: F64 = m[(rows * r) // resolution, (cols * r) // resolution]
-        return out
-
-    luma = colour @ np.array([0.2126, 0.7152, 0.0722])
-    cheeks = (at("cheeks") > 0.5) & (weight > 0.3)
-    if cheeks.sum() < 50:
-        return np.ones(len(colour))
-    skin = float(np.median(luma[cheeks]))
-    forehead = at("forehead")
-    dark = np.clip((luma / max(skin, 1e-6) - HAIR_LUMA) / 0.15, 0.0, 1.0)
-    out: F64 = np.where(forehead > 0.3, dark, 1.0)
+    dark = np.clip((relative - HAIR_LUMA) / 0.15, 0.0, 1.0)
+    out: F64 = np.where(_region_at(head, layout, "forehead", resolution) > 0.3, dark, 1.0)
     return out
 
 
@@ -495,18 +503,10 @@ def _hairline(head: HeadModel, albedo: F64, weight: F64, layout: _Layout, resolu
     """A weight per texel: 0 above the brows where the albedo is far darker than the cheeks'
     (``HAIRLINE_ALBEDO``: hair, or the shadow it casts; the photo's lighting is divided out, so a
     forehead merely lit less is not taken), ramping to 1 at skin tone; 1 elsewhere."""
-    masks = head.region_masks
-    ones = np.ones(len(albedo))
-    if "cheeks" not in masks:
-        return ones
-    m = np.asarray(masks["cheeks"], np.float64)
-    rows, cols = np.divmod(layout.index, resolution)
-    cheeks = (m[(rows * m.shape[0]) // resolution, (cols * m.shape[0]) // resolution] > 0.5) & (weight > 0.3)
-    if cheeks.sum() < 50:
-        return ones
-    luma = albedo @ np.array([0.2126, 0.7152, 0.0722])
-    skin = float(np.median(luma[cheeks]))
-    dark = np.clip((luma / max(skin, 1e-6) - HAIRLINE_ALBEDO) / 0.1, 0.0, 1.0)
+    relative = _relative_to_cheeks(head, layout, albedo, weight, resolution)
+    if relative is None:
+        return np.ones(len(albedo))
+    dark = np.clip((relative - HAIRLINE_ALBEDO) / 0.1, 0.0, 1.0)
     out: F64 = np.where(above_brows(head, layout), dark, 1.0)
     return out
 
